@@ -1,0 +1,46 @@
+"""Settings read from the environment (COMMLOG_*), with defaults that run on one laptop."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+DEFAULT_DATABASE_URL = "sqlite:///./commlog.db"
+
+
+def _env_float(name: str, default: float) -> float:
+    return float(os.environ.get(name, default))
+
+
+def _env_int(name: str, default: int) -> int:
+    return int(os.environ.get(name, default))
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = DEFAULT_DATABASE_URL
+    #: Largest accepted message body, in bytes.
+    max_body_bytes: int = 256 * 1024
+    max_batch: int = 1000
+    #: Worker tuning.
+    worker_concurrency: int = 200
+    claim_batch: int = 200
+    lease_seconds: float = 60.0
+    poll_interval: float = 0.05
+    webhook_timeout: float = 10.0
+    shutdown_grace: float = 10.0
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        return cls(
+            database_url=os.environ.get("COMMLOG_DATABASE_URL", DEFAULT_DATABASE_URL),
+            max_body_bytes=_env_int("COMMLOG_MAX_BODY_BYTES", cls.max_body_bytes),
+            max_batch=_env_int("COMMLOG_MAX_BATCH", cls.max_batch),
+            worker_concurrency=_env_int("COMMLOG_WORKER_CONCURRENCY", cls.worker_concurrency),
+            claim_batch=_env_int("COMMLOG_CLAIM_BATCH", cls.claim_batch),
+            lease_seconds=_env_float("COMMLOG_LEASE_SECONDS", cls.lease_seconds),
+            poll_interval=_env_float("COMMLOG_POLL_INTERVAL", cls.poll_interval),
+            webhook_timeout=_env_float("COMMLOG_WEBHOOK_TIMEOUT", cls.webhook_timeout),
+            shutdown_grace=_env_float("COMMLOG_SHUTDOWN_GRACE", cls.shutdown_grace),
+        )
