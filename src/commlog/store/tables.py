@@ -1,0 +1,119 @@
+"""The schema: workspaces, messages (the log and the queue) and attempts (the retry history)."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+from commlog.store.types import UTCDateTime
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+KEY = String(32)
+
+workspaces = Table(
+    "workspaces",
+    metadata,
+    Column("id", KEY, primary_key=True),
+    Column("name", String(200), nullable=False, unique=True),
+    Column("time_zone", String(64), nullable=False, server_default="UTC"),
+    Column("signing_secret", String(200), nullable=False),
+    #: The retry policy as the API shows it (camelCase keys); absent keys take the defaults.
+    Column("retry_policy", JSON, nullable=False),
+    #: Per-channel provider settings (SMTP host, SMS and push credentials, limits), by message type.
+    Column("channel_settings", JSON, nullable=False, server_default="{}"),
+    Column("last_sweep_at", UTCDateTime),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+messages = Table(
+    "messages",
+    metadata,
+    Column("encoded_key", KEY, primary_key=True),
+    Column("workspace_id", KEY, ForeignKey("workspaces.id"), nullable=False),
+    Column("type", String(16), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("waiting_reason", String(32)),
+    Column("destination", Text, nullable=False),
+    Column("subject", Text),
+    Column("body", Text, nullable=False),
+    Column("headers", JSON),
+    Column("event", String(100)),
+    Column("client_key", String(64)),
+    Column("group_key", String(64)),
+    Column("user_key", String(64)),
+    Column("sender_key", String(64), nullable=False),
+    Column("template_key", String(64)),
+    Column("reference_id", String(200)),
+    Column("failure_reason", String(64)),
+    Column("failure_cause", Text),
+    Column("failure_category", String(16)),
+    Column("num_retries", Integer, nullable=False, server_default="0"),
+    Column("num_sweeps", Integer, nullable=False, server_default="0"),
+    Column("attempt_count", Integer, nullable=False, server_default="0"),
+    Column("creation_date", UTCDateTime, nullable=False),
+    Column("send_date", UTCDateTime),
+    Column("updated_at", UTCDateTime, nullable=False),
+    #: When a worker should next try; for SENDING_ASYNC it is the end of the worker's lease.
+    #: NULL once the message is final, so the due-index holds only live work.
+    Column("next_attempt_at", UTCDateTime),
+    Column("retry_not_before", UTCDateTime),
+    Column("lease_token", String(32)),
+    Column("trigger", String(24), nullable=False, server_default="FIRST_SEND"),
+    Column("product_tag", String(200)),
+    Column("product_id", String(200)),
+    Column("env", String(64)),
+    Column("notification_tag", String(200)),
+    Column("process_id", String(200)),
+    Column("input", JSON),
+    Column("parent_key", KEY),
+    #: Set on an original when someone resends it; the resend is a new message (seed 000).
+    Column("resent_at", UTCDateTime),
+    Column("resent_by", String(64)),
+    Column("idempotency_key", String(255)),
+    UniqueConstraint("workspace_id", "idempotency_key"),
+    Index("ix_messages_due", "next_attempt_at"),
+    Index("ix_messages_ws_created", "workspace_id", "creation_date"),
+    Index("ix_messages_ws_state_created", "workspace_id", "state", "creation_date"),
+    Index("ix_messages_parent", "parent_key"),
+)
+
+attempts = Table(
+    "attempts",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("message_key", KEY, ForeignKey("messages.encoded_key", ondelete="CASCADE"), nullable=False),
+    Column("number", Integer, nullable=False),
+    Column("trigger", String(24), nullable=False),
+    Column("triggered_by", String(64), nullable=False),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("duration_ms", Float, nullable=False),
+    Column("sent", Boolean, nullable=False),
+    Column("status_code", Integer),
+    Column("provider_reply", Text),
+    Column("response_excerpt", Text),
+    Column("failure_reason", String(64)),
+    Column("failure_category", String(16)),
+    Column("failure_cause", Text),
+    Index("ix_attempts_message", "message_key", "number"),
+)
