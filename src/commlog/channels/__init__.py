@@ -1,0 +1,1 @@
+"""One module per channel, each behind the small interface in `base`."""

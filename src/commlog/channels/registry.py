@@ -1,0 +1,25 @@
+"""Which channel delivers which message type in this deployment."""
+
+from __future__ import annotations
+
+from commlog.channels.base import Channel, UnconfiguredChannel
+from commlog.channels.webhook import WebhookChannel
+from commlog.config import Settings
+from commlog.domain.clock import Clock, utc_now
+from commlog.domain.states import MessageType
+from commlog.worker.worker import DeliveryGate
+
+
+def build_gates(settings: Settings) -> list[DeliveryGate]:
+    """Business rules checked before sending; none yet."""
+    return []
+
+
+def build_channels(settings: Settings, clock: Clock = utc_now) -> dict[str, Channel]:
+    return {
+        MessageType.WEB_HOOK: WebhookChannel(settings.webhook_timeout, settings.worker_concurrency, clock),
+        MessageType.EMAIL: UnconfiguredChannel("EMAIL_SERVICE_NOT_ENABLED", "no SMTP server is configured"),
+        MessageType.SMS: UnconfiguredChannel("SMS_SERVICE_NOT_ENABLED", "no SMS provider is configured"),
+        MessageType.PUSH: UnconfiguredChannel("OTHER", "no push provider is configured"),
+        MessageType.EVENT_STREAM: UnconfiguredChannel("OTHER", "event streams are not available yet"),
+    }

@@ -1,0 +1,1 @@
+"""The delivery loop and the retry sweep."""

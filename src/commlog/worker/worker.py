@@ -1,0 +1,234 @@
+"""The delivery worker: claim due messages, deliver them concurrently, record every attempt.
+
+Three things run in one loop: claiming while there is free capacity, delivering in tasks, and
+writing finished attempts in batches (one transaction per batch, not per message).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any, Protocol
+
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from commlog.channels.base import Channel, OutboundMessage
+from commlog.config import Settings
+from commlog.domain.clock import Clock, utc_now
+from commlog.domain.keys import new_key
+from commlog.domain.outcome import DeliveryOutcome
+from commlog.domain.retry import after_attempt
+from commlog.domain.states import SYSTEM_SENDER, Trigger
+from commlog.store import queue
+from commlog.store.workspaces import Workspace, all_workspaces, take_sweep_turn
+
+log = logging.getLogger("commlog.worker")
+
+#: How long workspace settings (policy, secret) are cached by a worker.
+WORKSPACE_TTL = 5.0
+#: How often a worker checks whether a workspace's sweep is due.
+SWEEP_CHECK_INTERVAL = 30.0
+
+
+class DeliveryGate(Protocol):
+    """A business rule checked before sending (daily limits, opt-outs), seeing whole claimed batches."""
+
+    async def refuse(
+        self, conn: AsyncConnection, rows: Sequence[Any], workspaces: Mapping[str, Workspace], now: datetime
+    ) -> dict[str, DeliveryOutcome]:
+        """Outcomes for the claimed messages that must not be sent now, by encoded key."""
+        ...
+
+    async def recorded(self, conn: AsyncConnection, results: Sequence[queue.AttemptResult]) -> None:
+        """Called in the transaction that records attempts, to keep the rule's own counts."""
+        ...
+
+
+class Worker:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        channels: Mapping[str, Channel],
+        settings: Settings,
+        clock: Clock = utc_now,
+        gates: Sequence[DeliveryGate] = (),
+    ) -> None:
+        self._engine = engine
+        self._channels = channels
+        self._gates = gates
+        self._settings = settings
+        self._clock = clock
+        self._workspaces: dict[str, Workspace] = {}
+        self._workspaces_loaded = -WORKSPACE_TTL
+        self._last_sweep_check = -SWEEP_CHECK_INTERVAL
+        self._in_flight: dict[str, tuple[str, asyncio.Task[queue.AttemptResult]]] = {}
+        self._finished: list[queue.AttemptResult] = []
+        self._wake = asyncio.Event()
+        self.delivered = 0
+
+    # -- one step at a time (used by tests with a fake clock, and by `run`) --------------------
+
+    async def run_once(self) -> int:
+        """Claim one batch, deliver it, record it; how many messages were handled."""
+        await self._maybe_sweep()
+        rows = await self._claim(self._settings.claim_batch)
+        refused = await self._refused(rows)
+        results = await asyncio.gather(*(self._deliver(row, refused.get(row.encoded_key)) for row in rows))
+        await self._record(list(results))
+        return len(rows)
+
+    async def sweep_now(self) -> int:
+        """Run every workspace's sweep whose turn has come; how many messages went back in the queue."""
+        return await self._maybe_sweep()
+
+    # -- the long-running loop -----------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Deliver until `stop` is set, then finish in-flight work within the grace period."""
+        log.info("worker started")
+        try:
+            while not stop.is_set():
+                did_work = await self._step()
+                if not did_work:
+                    self._wake.clear()
+                    waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._wake.wait())]
+                    await asyncio.wait(
+                        waiters, timeout=self._settings.poll_interval, return_when=asyncio.FIRST_COMPLETED
+                    )
+                    for waiter in waiters:
+                        waiter.cancel()
+        finally:
+            await self._shutdown()
+            log.info("worker stopped")
+
+    async def _step(self) -> bool:
+        did_work = False
+        free = self._settings.worker_concurrency - len(self._in_flight)
+        if free >= max(1, min(self._settings.claim_batch, self._settings.worker_concurrency) // 4):
+            rows = await self._claim(min(free, self._settings.claim_batch))
+            refused = await self._refused(rows)
+            for row in rows:
+                task = asyncio.create_task(self._deliver(row, refused.get(row.encoded_key)))
+                self._in_flight[row.encoded_key] = (row.lease_token, task)
+                task.add_done_callback(self._on_done)
+                did_work = True
+        if self._finished:
+            batch, self._finished = self._finished, []
+            await self._record(batch)
+            did_work = True
+        if time.monotonic() - self._last_sweep_check >= SWEEP_CHECK_INTERVAL:
+            await self._maybe_sweep()
+        return did_work
+
+    def _on_done(self, task: asyncio.Task[queue.AttemptResult]) -> None:
+        if task.cancelled():
+            return
+        result = task.result()
+        self._in_flight.pop(result.message_key, None)
+        self._finished.append(result)
+        self._wake.set()
+
+    async def _shutdown(self) -> None:
+        """Let in-flight deliveries finish for a while; hand back what is still unfinished."""
+        tasks = [task for _, task in self._in_flight.values()]
+        if tasks:
+            await asyncio.wait(tasks, timeout=self._settings.shutdown_grace)
+        unfinished = [(key, token) for key, (token, task) in self._in_flight.items() if not task.done()]
+        for _, (_, task) in self._in_flight.items():
+            task.cancel()
+        if self._finished:
+            await self._record(self._finished)
+            self._finished = []
+        by_token: dict[str, list[str]] = {}
+        for key, token in unfinished:
+            by_token.setdefault(token, []).append(key)
+        async with self._engine.begin() as conn:
+            for token, keys in by_token.items():
+                await queue.release(conn, token, keys, self._clock())
+        self._in_flight.clear()
+
+    # -- the pieces ----------------------------------------------------------------------------
+
+    async def _claim(self, limit: int) -> list[Any]:
+        """Claim due messages and make sure their workspaces' settings are at hand."""
+        async with self._engine.begin() as conn:
+            rows = await queue.claim(conn, new_key(), limit, self._clock(), self._settings.lease_seconds)
+        stale = time.monotonic() - self._workspaces_loaded > WORKSPACE_TTL
+        if rows and (stale or any(row.workspace_id not in self._workspaces for row in rows)):
+            async with self._engine.connect() as conn:
+                self._workspaces = {ws.id: ws for ws in await all_workspaces(conn)}
+            self._workspaces_loaded = time.monotonic()
+        return rows
+
+    async def _refused(self, rows: list[Any]) -> dict[str, DeliveryOutcome]:
+        if not rows or not self._gates:
+            return {}
+        refused: dict[str, DeliveryOutcome] = {}
+        async with self._engine.begin() as conn:
+            for gate in self._gates:
+                pending = [row for row in rows if row.encoded_key not in refused]
+                refused.update(await gate.refuse(conn, pending, self._workspaces, self._clock()))
+        return refused
+
+    async def _record(self, results: list[queue.AttemptResult]) -> None:
+        if not results:
+            return
+        async with self._engine.begin() as conn:
+            await queue.record(conn, results)
+            for gate in self._gates:
+                await gate.recorded(conn, results)
+        self.delivered += sum(1 for r in results if r.outcome.sent)
+
+    async def _deliver(self, row: Any, refusal: DeliveryOutcome | None = None) -> queue.AttemptResult:
+        workspace = self._workspaces[row.workspace_id]
+        started_at = self._clock()
+        began = time.perf_counter()
+        try:
+            outcome = refusal or await self._channels[row.type].deliver(
+                OutboundMessage(
+                    key=row.encoded_key,
+                    workspace_id=row.workspace_id,
+                    type=row.type,
+                    destination=row.destination,
+                    subject=row.subject,
+                    body=row.body,
+                    headers=row.headers,
+                    attempt_number=row.attempt_count,
+                    signing_secret=workspace.signing_secret,
+                    settings=workspace.channel_settings.get(row.type),
+                )
+            )
+        except Exception as exc:  # a channel bug must not lose the message or kill the worker
+            log.exception("channel %s raised on message %s", row.type, row.encoded_key)
+            outcome = DeliveryOutcome.failure("OTHER", f"internal error: {type(exc).__name__}")
+        duration_ms = (time.perf_counter() - began) * 1000
+        finished_at = self._clock()
+        automatic = row.trigger in (Trigger.AUTOMATIC_RETRY, Trigger.DAILY_SWEEP)
+        return queue.AttemptResult(
+            message_key=row.encoded_key,
+            lease_token=row.lease_token,
+            number=row.attempt_count,
+            trigger=row.trigger,
+            triggered_by=SYSTEM_SENDER if automatic else row.sender_key,
+            started_at=started_at,
+            duration_ms=duration_ms,
+            outcome=outcome,
+            next_step=after_attempt(workspace.retry_policy, outcome, row.num_retries, finished_at),
+            finished_at=finished_at,
+        )
+
+    async def _maybe_sweep(self) -> int:
+        self._last_sweep_check = time.monotonic()
+        swept = 0
+        now = self._clock()
+        async with self._engine.begin() as conn:
+            for workspace in await all_workspaces(conn):
+                policy = workspace.retry_policy
+                if policy.sweep_enabled and await take_sweep_turn(conn, workspace, now):
+                    swept += await queue.sweep(conn, workspace.id, policy.sweep_max_attempts, now)
+        if swept:
+            log.info("sweep put %d failed messages back in the queue", swept)
+        return swept
