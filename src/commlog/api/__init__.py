@@ -1,0 +1,1 @@
+"""The HTTP API: native routes, the Mambu- and seed-shaped dialects, errors."""

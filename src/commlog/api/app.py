@@ -1,0 +1,67 @@
+"""The ASGI application: routes, error handlers, and the embedded worker's lifetime."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+from fastapi import Depends, FastAPI
+from sqlalchemy import text
+
+from commlog import __version__
+from commlog.api.context import AppContext, app_context
+from commlog.api.errors import install_error_handlers
+from commlog.api.routes import messages as message_routes
+from commlog.api.routes import settings as settings_routes
+from commlog.channels.registry import build_channels, build_gates
+from commlog.config import Settings
+from commlog.domain.clock import Clock, utc_now
+from commlog.store.database import create_engine
+from commlog.store.workspaces import DEFAULT_WORKSPACE, ensure_workspace
+from commlog.worker.worker import Worker
+
+
+def create_app(settings: Settings, *, run_worker: bool = True, clock: Clock = utc_now) -> FastAPI:
+    """The API; with `run_worker` it also delivers, so one process is a whole commlog."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = create_engine(settings.database_url)
+        workspace = await ensure_workspace(engine, DEFAULT_WORKSPACE, clock())
+        app.state.context = AppContext(engine, settings, clock, workspace.id)
+        stop = asyncio.Event()
+        worker_task = None
+        channels = build_channels(settings, clock)
+        if run_worker:
+            worker_task = asyncio.create_task(
+                Worker(engine, channels, settings, clock, build_gates(settings)).run(stop)
+            )
+        try:
+            yield
+        finally:
+            stop.set()
+            if worker_task is not None:
+                await worker_task
+            for channel in channels.values():
+                await channel.close()
+            await engine.dispose()
+
+    app = FastAPI(title="commlog", version=__version__, lifespan=lifespan)
+    install_error_handlers(app)
+    app.include_router(message_routes.router)
+    app.include_router(settings_routes.router)
+
+    @app.get("/healthz", tags=["operations"])
+    async def healthz() -> dict[str, str]:
+        """Liveness: the process answers."""
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["operations"])
+    async def readyz(ctx: AppContext = Depends(app_context)) -> dict[str, str]:
+        """Readiness: the database answers."""
+        async with ctx.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+        return {"status": "ok"}
+
+    return app

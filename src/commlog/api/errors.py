@@ -1,0 +1,104 @@
+"""Errors as each API dialect shows them: one exception, one formatter per dialect, chosen by path.
+
+Clients never see a stack trace; every refusal names the field and the problem.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = logging.getLogger("commlog.api")
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    field: str
+    message: str
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, problems: Sequence[Problem], code: str = "INVALID_REQUEST") -> None:
+        super().__init__("; ".join(f"{p.field}: {p.message}" for p in problems))
+        self.status = status
+        self.problems = list(problems)
+        self.code = code
+
+
+def not_found(what: str, key: str) -> ApiError:
+    return ApiError(404, [Problem(what, f"no message with encoded key {key!r} in this workspace")], "NOT_FOUND")
+
+
+ErrorFormatter = Callable[[ApiError], JSONResponse]
+
+
+def native_format(error: ApiError) -> JSONResponse:
+    body = {"errors": [{"code": error.code, "field": p.field, "message": p.message} for p in error.problems]}
+    return JSONResponse(body, status_code=error.status)
+
+
+#: Path prefixes of the dialects with their own error shape; the longest matching prefix wins.
+_FORMATS: dict[str, ErrorFormatter] = {"/": native_format}
+
+
+def register_error_format(path_prefix: str, formatter: ErrorFormatter) -> None:
+    _FORMATS[path_prefix] = formatter
+
+
+def _formatter_for(path: str) -> ErrorFormatter:
+    prefix = max((p for p in _FORMATS if path.startswith(p)), key=len)
+    return _FORMATS[prefix]
+
+
+def field_path(location: Sequence[Any]) -> str:
+    """('body', 'messages', 3, 'type') -> 'messages[3].type'."""
+    parts = list(location)
+    if parts and parts[0] in ("body", "query", "header", "path", "cookie"):
+        parts = parts[1:]
+    text = ""
+    for part in parts:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "body"
+
+
+def problems_from_validation(errors: Sequence[Any]) -> list[Problem]:
+    problems = []
+    for error in errors:
+        message = str(error.get("msg", "is invalid"))
+        if error.get("type") == "missing":
+            message = "is required"
+        elif error.get("type") == "extra_forbidden":
+            message = "is not a known field"
+        elif error.get("type") == "json_invalid":
+            message = f"is not valid JSON ({error.get('ctx', {}).get('error', 'parse error')})"
+        problems.append(Problem(field_path(error.get("loc", ())), message))
+    return problems
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
+        return _formatter_for(request.url.path)(exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        error = ApiError(422, problems_from_validation(exc.errors()), "INVALID_FIELD")
+        return _formatter_for(request.url.path)(error)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        error = ApiError(exc.status_code, [Problem("path", str(exc.detail))], "HTTP_ERROR")
+        return _formatter_for(request.url.path)(error)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        error = ApiError(500, [Problem("server", "internal error; it has been logged")], "INTERNAL_ERROR")
+        return _formatter_for(request.url.path)(error)

@@ -1,0 +1,123 @@
+"""Native routes: submit one or many notifications, read one with its attempts."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Response
+
+from commlog.api.context import AppContext, app_context, current_workspace_id
+from commlog.api.errors import ApiError, Problem, not_found
+from commlog.api.schemas import BatchIn, BatchOut, MessageIn, MessageOut
+from commlog.domain.destinations import destination_problem
+from commlog.store.messages import get_attempts, get_message, insert_messages, new_message_row
+
+router = APIRouter(prefix="/api", tags=["messages"])
+
+IdempotencyHeader = Annotated[
+    str | None,
+    Header(alias="Idempotency-Key", min_length=1, max_length=200, pattern=r"^[\x21-\x7e]+$"),
+]
+
+
+def _problems(item: MessageIn, prefix: str, max_body_bytes: int) -> list[Problem]:
+    problems = []
+    size = len(item.body.encode())
+    if size > max_body_bytes:
+        problems.append(Problem(f"{prefix}body", f"is {size} bytes; the limit is {max_body_bytes}"))
+    problem = destination_problem(item.type, item.destination)
+    if problem:
+        problems.append(Problem(f"{prefix}destination", problem))
+    return problems
+
+
+async def _store(
+    ctx: AppContext, workspace_id: str, items: list[MessageIn], keys: list[str | None], prefix: str
+) -> list[tuple[Any, bool]]:
+    problems = [
+        problem
+        for index, item in enumerate(items)
+        for problem in _problems(item, prefix.format(index), ctx.settings.max_body_bytes)
+    ]
+    if problems:
+        raise ApiError(422, problems, "INVALID_FIELD")
+    now = ctx.clock()
+    rows = []
+    for item, key in zip(items, keys, strict=True):
+        fields = item.model_dump(exclude={"idempotency_key"})
+        fields["type"] = item.type.value
+        fields["idempotency_key"] = key
+        rows.append(new_message_row(workspace_id, fields, now))
+    async with ctx.engine.begin() as conn:
+        return await insert_messages(conn, rows)
+
+
+@router.post(
+    "/messages",
+    status_code=202,
+    response_model=MessageOut,
+    responses={200: {"description": "an earlier submit with the same idempotency key"}},
+)
+async def submit_message(
+    item: MessageIn,
+    response: Response,
+    idempotency_key: IdempotencyHeader = None,
+    ctx: AppContext = Depends(app_context),
+    workspace_id: str = Depends(current_workspace_id),
+) -> MessageOut:
+    """Log one notification and queue it for delivery."""
+    if idempotency_key and item.idempotency_key and idempotency_key != item.idempotency_key:
+        raise ApiError(400, [Problem("Idempotency-Key", "differs from the idempotencyKey field")])
+    [(row, created)] = await _store(ctx, workspace_id, [item], [idempotency_key or item.idempotency_key], "")
+    if not created:
+        response.status_code = 200
+        response.headers["Idempotent-Replayed"] = "true"
+    return MessageOut.from_row(row)
+
+
+@router.post("/messages:batch", status_code=202, response_model=BatchOut)
+async def submit_batch(
+    batch: BatchIn,
+    idempotency_key: IdempotencyHeader = None,
+    ctx: AppContext = Depends(app_context),
+    workspace_id: str = Depends(current_workspace_id),
+) -> BatchOut:
+    """Log up to 1,000 notifications at once: all are stored, or none.
+
+    An `Idempotency-Key` header stands for the whole batch: item *i* gets the key `<header>:<i>`
+    unless it carries its own.
+    """
+    if len(batch.messages) > ctx.settings.max_batch:
+        raise ApiError(
+            413,
+            [
+                Problem(
+                    "messages",
+                    f"has {len(batch.messages)} items; at most {ctx.settings.max_batch} are allowed",
+                )
+            ],
+            "BATCH_TOO_LARGE",
+        )
+    keys = [
+        item.idempotency_key or (f"{idempotency_key}:{index}" if idempotency_key else None)
+        for index, item in enumerate(batch.messages)
+    ]
+    duplicated = sorted({k for k in keys if k is not None and keys.count(k) > 1})
+    if duplicated:
+        raise ApiError(422, [Problem("messages", f"idempotency key {duplicated[0]!r} is used twice")])
+    stored = await _store(ctx, workspace_id, batch.messages, keys, "messages[{}].")
+    return BatchOut(messages=[MessageOut.from_row(row) for row, _ in stored])
+
+
+@router.get("/messages/{encoded_key}", response_model=MessageOut)
+async def read_message(
+    encoded_key: str,
+    ctx: AppContext = Depends(app_context),
+    workspace_id: str = Depends(current_workspace_id),
+) -> MessageOut:
+    """One message with every delivery attempt, oldest first."""
+    async with ctx.engine.connect() as conn:
+        row = await get_message(conn, workspace_id, encoded_key)
+        if row is None:
+            raise not_found("encodedKey", encoded_key)
+        return MessageOut.from_row(row, await get_attempts(conn, encoded_key))

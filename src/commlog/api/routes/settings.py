@@ -1,0 +1,87 @@
+"""Workspace settings: the webhook signing secret and the retry policy."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Any
+
+from fastapi import APIRouter, Depends
+
+from commlog.api.context import AppContext, app_context, current_workspace_id
+from commlog.api.errors import ApiError, Problem
+from commlog.api.schemas import RetryPolicyBody, WebhookSettings
+from commlog.store.workspaces import (
+    Workspace,
+    get_workspace,
+    policy_from_json,
+    policy_to_json,
+    set_retry_policy,
+    set_signing_secret,
+)
+
+router = APIRouter(prefix="/api/settings", tags=["settings"])
+
+
+async def _workspace(ctx: AppContext, workspace_id: str) -> Workspace:
+    async with ctx.engine.connect() as conn:
+        workspace = await get_workspace(conn, workspace_id)
+    if workspace is None:
+        raise ApiError(404, [Problem("workspace", "no such workspace")], "NOT_FOUND")
+    return workspace
+
+
+def signing_secret_problem(secret: str) -> str | None:
+    if not secret.startswith("whsec_"):
+        return "must start with 'whsec_'"
+    try:
+        raw = base64.b64decode(secret[len("whsec_") :], validate=True)
+    except (binascii.Error, ValueError):
+        return "must be 'whsec_' followed by base64"
+    if not 24 <= len(raw) <= 64:
+        return f"must encode 24 to 64 bytes; it encodes {len(raw)}"
+    return None
+
+
+@router.get("/webhooks", response_model=WebhookSettings)
+async def read_webhook_settings(
+    ctx: AppContext = Depends(app_context), workspace_id: str = Depends(current_workspace_id)
+) -> WebhookSettings:
+    workspace = await _workspace(ctx, workspace_id)
+    return WebhookSettings(signing_secret=workspace.signing_secret)
+
+
+@router.put("/webhooks", response_model=WebhookSettings)
+async def write_webhook_settings(
+    body: WebhookSettings,
+    ctx: AppContext = Depends(app_context),
+    workspace_id: str = Depends(current_workspace_id),
+) -> WebhookSettings:
+    problem = signing_secret_problem(body.signing_secret)
+    if problem:
+        raise ApiError(422, [Problem("signingSecret", problem)], "INVALID_FIELD")
+    async with ctx.engine.begin() as conn:
+        await set_signing_secret(conn, workspace_id, body.signing_secret)
+    return body
+
+
+@router.get("/retry-policy")
+async def read_retry_policy(
+    ctx: AppContext = Depends(app_context), workspace_id: str = Depends(current_workspace_id)
+) -> dict[str, Any]:
+    return policy_to_json((await _workspace(ctx, workspace_id)).retry_policy)
+
+
+@router.put("/retry-policy")
+async def write_retry_policy(
+    body: RetryPolicyBody,
+    ctx: AppContext = Depends(app_context),
+    workspace_id: str = Depends(current_workspace_id),
+) -> dict[str, Any]:
+    policy = policy_from_json(body.model_dump(by_alias=True, exclude_none=True))
+    problems = policy.problems()
+    if problems:
+        raise ApiError(422, [Problem(field, message) for field, message in problems], "INVALID_FIELD")
+    async with ctx.engine.begin() as conn:
+        await set_retry_policy(conn, workspace_id, policy)
+    return policy_to_json(policy)

@@ -1,0 +1,100 @@
+"""The `commlog` command: serve the API (with an embedded worker), run workers, migrate."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+import typer
+import uvicorn
+from rich.console import Console
+
+from commlog.config import Settings
+from commlog.store.database import migrate as run_migrations
+
+app = typer.Typer(
+    help="commlog: a log of every notification, which also delivers and retries them.", no_args_is_help=True
+)
+console = Console(stderr=True)
+
+
+def _event_loop_policy() -> None:
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is optional on platforms without it
+        return
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+
+
+@app.command()
+def serve(
+    host: str = typer.Option("127.0.0.1", help="address to listen on"),
+    port: int = typer.Option(8000, help="port to listen on"),
+    worker: bool = typer.Option(True, help="also deliver messages in this process"),
+) -> None:
+    """Run the HTTP API and, unless --no-worker, the delivery worker."""
+    from commlog.api.app import create_app
+
+    settings = Settings.from_env()
+    run_migrations(settings.database_url)
+    console.print(f"commlog is running at [bold]http://{host}:{port}[/bold] (API docs at /docs)")
+    uvicorn.run(
+        create_app(settings, run_worker=worker),
+        host=host,
+        port=port,
+        loop="uvloop" if _has_uvloop() else "asyncio",
+        log_level="warning",
+    )
+
+
+def _has_uvloop() -> bool:
+    try:
+        import uvloop  # noqa: F401
+    except ImportError:  # pragma: no cover
+        return False
+    return True
+
+
+@app.command()
+def worker(concurrency: int = typer.Option(0, help="deliveries in flight at once (0: the setting)")) -> None:
+    """Run a delivery worker; run several, on several machines, against one PostgreSQL."""
+    from dataclasses import replace
+
+    from commlog.channels.registry import build_channels, build_gates
+    from commlog.store.database import create_engine
+    from commlog.worker.worker import Worker
+
+    settings = Settings.from_env()
+    if concurrency:
+        settings = replace(settings, worker_concurrency=concurrency)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        engine = create_engine(settings.database_url)
+        channels = build_channels(settings)
+        try:
+            await Worker(engine, channels, settings, gates=build_gates(settings)).run(stop)
+        finally:
+            for channel in channels.values():
+                await channel.close()
+            await engine.dispose()
+
+    _event_loop_policy()
+    asyncio.run(main())
+
+
+@app.command()
+def migrate() -> None:
+    """Bring the database schema up to date."""
+    settings = Settings.from_env()
+    run_migrations(settings.database_url)
+    console.print("schema is up to date")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()
