@@ -1,0 +1,97 @@
+"""What every benchmark shares: a sink process, a fresh database, a results table."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy import text
+
+from commlog.store.database import create_engine, migrate
+
+ROOT = Path(__file__).resolve().parent.parent
+POSTGRES_URL = os.environ.get("COMMLOG_BENCH_POSTGRES_URL", "postgresql://127.0.0.1:5432/commlog_bench")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def sink_process() -> Iterator[str]:
+    """Start the sink in its own process; yield its URL."""
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "bench.sink", str(port)], cwd=ROOT)
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                break
+            time.sleep(0.05)
+        yield f"http://127.0.0.1:{port}/hook"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def fresh_database(url: str) -> str:
+    """An empty, migrated database at `url` (PostgreSQL: the schema is dropped; SQLite: the file)."""
+    if url.startswith("sqlite"):
+        path = Path(url.removeprefix("sqlite:///"))
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+    else:
+        asyncio.run(_reset_postgres(url))
+    migrate(url)
+    return url
+
+
+async def _reset_postgres(url: str) -> None:
+    admin = create_engine(url.rsplit("/", 1)[0] + "/postgres")
+    name = url.rsplit("/", 1)[1]
+    async with admin.connect() as conn:
+        await conn.execution_options(isolation_level="AUTOCOMMIT")
+        exists = (await conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name})).first()
+        if not exists:
+            await conn.execute(text(f'CREATE DATABASE "{name}"'))
+    await admin.dispose()
+    engine = create_engine(url)
+    async with engine.begin() as conn:
+        await conn.execute(text("DROP SCHEMA public CASCADE"))
+        await conn.execute(text("CREATE SCHEMA public"))
+    await engine.dispose()
+
+
+@dataclass
+class Results:
+    title: str
+    rows: list[tuple[str, ...]] = field(default_factory=list)
+    columns: tuple[str, ...] = ("measure", "size", "result", "baseline", "ratio", "target")
+
+    def add(self, *cells: object) -> None:
+        self.rows.append(tuple(str(c) for c in cells))
+
+    def show(self) -> None:
+        table = Table(title=self.title)
+        for column in self.columns:
+            table.add_column(column)
+        for row in self.rows:
+            table.add_row(*row)
+        Console().print(table)
+
+    def markdown(self) -> str:
+        lines = ["| " + " | ".join(self.columns) + " |", "|" + "---|" * len(self.columns)]
+        lines += ["| " + " | ".join(row) + " |" for row in self.rows]
+        return "\n".join(lines)
