@@ -30,7 +30,7 @@ from .peers import HttpPeer
 
 @pytest.fixture(scope="session")
 def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
-    url = os.environ.get("COMMLOG_TEST_DATABASE_URL")
+    url = os.environ.get("COMMLOG_TEST_DATABASE_URL") or None
     if url is None:
         url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'commlog.db'}"
     elif url.startswith("postgresql"):
