@@ -1,10 +1,12 @@
-"""What every request handler reaches: the engine, the settings, the clock, the caller's workspace.
+"""What every request handler reaches: the engine, the settings, the clock, and the caller.
 
-Access control (issue 6) will resolve the workspace from credentials here, in one place.
+Every route asks for its caller with `Depends(requires(Permission.X))`; that is the one place where
+credentials are resolved to a workspace and an actor and the permission is checked.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from fastapi import Request
@@ -12,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from commlog.config import Settings
 from commlog.domain.clock import Clock
+from commlog.domain.permissions import Permission
 
 
 @dataclass
@@ -27,5 +30,24 @@ def app_context(request: Request) -> AppContext:
     return context
 
 
-def current_workspace_id(request: Request) -> str:
-    return app_context(request).default_workspace_id
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who is asking: the workspace every query is scoped to, and the actor recorded as sender."""
+
+    workspace_id: str
+    actor: str
+    permissions: frozenset[Permission]
+
+
+def requires(permission: Permission) -> Callable[[Request], Awaitable[Caller]]:
+    """A dependency that resolves the caller and refuses one without `permission`.
+
+    Until access control lands (issue 6) every caller acts in the default workspace as "anonymous".
+    """
+
+    async def caller(request: Request) -> Caller:
+        ctx = app_context(request)
+        return Caller(ctx.default_workspace_id, "anonymous", frozenset(Permission))
+
+    caller.required_permission = permission  # type: ignore[attr-defined]
+    return caller

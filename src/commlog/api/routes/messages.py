@@ -6,10 +6,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Response
 
-from commlog.api.context import AppContext, app_context, current_workspace_id
+from commlog.api.context import AppContext, Caller, app_context, requires
 from commlog.api.errors import ApiError, Problem, not_found
 from commlog.api.schemas import BatchIn, BatchOut, MessageIn, MessageOut
 from commlog.domain.destinations import destination_problem
+from commlog.domain.permissions import Permission
 from commlog.store.messages import get_attempts, get_message, insert_messages, new_message_row
 
 router = APIRouter(prefix="/api", tags=["messages"])
@@ -63,12 +64,12 @@ async def submit_message(
     response: Response,
     idempotency_key: IdempotencyHeader = None,
     ctx: AppContext = Depends(app_context),
-    workspace_id: str = Depends(current_workspace_id),
+    caller: Caller = Depends(requires(Permission.SEND)),
 ) -> MessageOut:
     """Log one notification and queue it for delivery."""
     if idempotency_key and item.idempotency_key and idempotency_key != item.idempotency_key:
         raise ApiError(400, [Problem("Idempotency-Key", "differs from the idempotencyKey field")])
-    [(row, created)] = await _store(ctx, workspace_id, [item], [idempotency_key or item.idempotency_key], "")
+    [(row, created)] = await _store(ctx, caller.workspace_id, [item], [idempotency_key or item.idempotency_key], "")
     if not created:
         response.status_code = 200
         response.headers["Idempotent-Replayed"] = "true"
@@ -80,7 +81,7 @@ async def submit_batch(
     batch: BatchIn,
     idempotency_key: IdempotencyHeader = None,
     ctx: AppContext = Depends(app_context),
-    workspace_id: str = Depends(current_workspace_id),
+    caller: Caller = Depends(requires(Permission.SEND)),
 ) -> BatchOut:
     """Log up to 1,000 notifications at once: all are stored, or none.
 
@@ -105,7 +106,7 @@ async def submit_batch(
     duplicated = sorted({k for k in keys if k is not None and keys.count(k) > 1})
     if duplicated:
         raise ApiError(422, [Problem("messages", f"idempotency key {duplicated[0]!r} is used twice")])
-    stored = await _store(ctx, workspace_id, batch.messages, keys, "messages[{}].")
+    stored = await _store(ctx, caller.workspace_id, batch.messages, keys, "messages[{}].")
     return BatchOut(messages=[MessageOut.from_row(row) for row, _ in stored])
 
 
@@ -113,11 +114,11 @@ async def submit_batch(
 async def read_message(
     encoded_key: str,
     ctx: AppContext = Depends(app_context),
-    workspace_id: str = Depends(current_workspace_id),
+    caller: Caller = Depends(requires(Permission.VIEW_COMMUNICATIONS)),
 ) -> MessageOut:
     """One message with every delivery attempt, oldest first."""
     async with ctx.engine.connect() as conn:
-        row = await get_message(conn, workspace_id, encoded_key)
+        row = await get_message(conn, caller.workspace_id, encoded_key)
         if row is None:
             raise not_found("encodedKey", encoded_key)
         return MessageOut.from_row(row, await get_attempts(conn, encoded_key))

@@ -8,9 +8,10 @@ from typing import Any
 
 from fastapi import APIRouter, Depends
 
-from commlog.api.context import AppContext, app_context, current_workspace_id
+from commlog.api.context import AppContext, Caller, app_context, requires
 from commlog.api.errors import ApiError, Problem
 from commlog.api.schemas import RetryPolicyBody, WebhookSettings
+from commlog.domain.permissions import Permission
 from commlog.store.workspaces import (
     Workspace,
     get_workspace,
@@ -45,9 +46,9 @@ def signing_secret_problem(secret: str) -> str | None:
 
 @router.get("/webhooks", response_model=WebhookSettings)
 async def read_webhook_settings(
-    ctx: AppContext = Depends(app_context), workspace_id: str = Depends(current_workspace_id)
+    ctx: AppContext = Depends(app_context), caller: Caller = Depends(requires(Permission.MANAGE_SETTINGS))
 ) -> WebhookSettings:
-    workspace = await _workspace(ctx, workspace_id)
+    workspace = await _workspace(ctx, caller.workspace_id)
     return WebhookSettings(signing_secret=workspace.signing_secret)
 
 
@@ -55,33 +56,33 @@ async def read_webhook_settings(
 async def write_webhook_settings(
     body: WebhookSettings,
     ctx: AppContext = Depends(app_context),
-    workspace_id: str = Depends(current_workspace_id),
+    caller: Caller = Depends(requires(Permission.MANAGE_SETTINGS)),
 ) -> WebhookSettings:
     problem = signing_secret_problem(body.signing_secret)
     if problem:
         raise ApiError(422, [Problem("signingSecret", problem)], "INVALID_FIELD")
     async with ctx.engine.begin() as conn:
-        await set_signing_secret(conn, workspace_id, body.signing_secret)
+        await set_signing_secret(conn, caller.workspace_id, body.signing_secret)
     return body
 
 
 @router.get("/retry-policy")
 async def read_retry_policy(
-    ctx: AppContext = Depends(app_context), workspace_id: str = Depends(current_workspace_id)
+    ctx: AppContext = Depends(app_context), caller: Caller = Depends(requires(Permission.MANAGE_SETTINGS))
 ) -> dict[str, Any]:
-    return policy_to_json((await _workspace(ctx, workspace_id)).retry_policy)
+    return policy_to_json((await _workspace(ctx, caller.workspace_id)).retry_policy)
 
 
 @router.put("/retry-policy")
 async def write_retry_policy(
     body: RetryPolicyBody,
     ctx: AppContext = Depends(app_context),
-    workspace_id: str = Depends(current_workspace_id),
+    caller: Caller = Depends(requires(Permission.MANAGE_SETTINGS)),
 ) -> dict[str, Any]:
     policy = policy_from_json(body.model_dump(by_alias=True, exclude_none=True))
     problems = policy.problems()
     if problems:
         raise ApiError(422, [Problem(field, message) for field, message in problems], "INVALID_FIELD")
     async with ctx.engine.begin() as conn:
-        await set_retry_policy(conn, workspace_id, policy)
+        await set_retry_policy(conn, caller.workspace_id, policy)
     return policy_to_json(policy)
