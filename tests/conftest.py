@@ -61,7 +61,8 @@ def settings(database_url: str) -> Settings:
 async def _empty_tables(engine: AsyncEngine) -> None:
     async with engine.begin() as conn:
         if engine.dialect.name == "postgresql":
-            await conn.execute(text("TRUNCATE attempts, messages, workspaces CASCADE"))
+            names = ", ".join(table.name for table in metadata.sorted_tables)
+            await conn.execute(text(f"TRUNCATE {names} CASCADE"))
         else:
             for table in reversed(metadata.sorted_tables):
                 await conn.execute(table.delete())
