@@ -1,6 +1,9 @@
-"""Errors as each API dialect shows them: one exception, one formatter per dialect, chosen by path.
+"""Errors as each API dialect shows them: one exception, one formatter per dialect, chosen by route.
 
-Clients never see a stack trace; every refusal names the field and the problem.
+Clients never see a stack trace; every refusal names the field and the problem. A router picks its
+dialect's error format with `route_class=dialect_route(formatter)`; the format follows the matched
+route, not the path, because one path can speak two dialects (GET /api/notifications/messages is
+seed 002's log, POST on the same path is Mambu v1's resend).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger("commlog.api")
@@ -44,17 +48,24 @@ def native_format(error: ApiError) -> JSONResponse:
     return JSONResponse(body, status_code=error.status)
 
 
-#: Path prefixes of the dialects with their own error shape; the longest matching prefix wins.
-_FORMATS: dict[str, ErrorFormatter] = {"/": native_format}
+#: Route classes made by `dialect_route`, each with its dialect's format.
+_ROUTE_FORMATS: dict[type[APIRoute], ErrorFormatter] = {}
 
 
-def register_error_format(path_prefix: str, formatter: ErrorFormatter) -> None:
-    _FORMATS[path_prefix] = formatter
+def dialect_route(formatter: ErrorFormatter) -> type[APIRoute]:
+    """A route class for `APIRouter(route_class=...)`: every route of that router shows errors with `formatter`.
+
+    Routes of plain APIRouters use the native format.
+    """
+    route_class = type(f"{formatter.__name__}_route", (APIRoute,), {})
+    _ROUTE_FORMATS[route_class] = formatter
+    return route_class
 
 
-def _formatter_for(path: str) -> ErrorFormatter:
-    prefix = max((p for p in _FORMATS if path.startswith(p)), key=len)
-    return _FORMATS[prefix]
+def _formatter_for(request: Request) -> ErrorFormatter:
+    """The matched route's format; a request that matched no route (404) gets the native one."""
+    route = request.scope.get("route")
+    return native_format if route is None else _ROUTE_FORMATS.get(type(route), native_format)
 
 
 def field_path(location: Sequence[Any]) -> str:
@@ -85,20 +96,20 @@ def problems_from_validation(errors: Sequence[Any]) -> list[Problem]:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
-        return _formatter_for(request.url.path)(exc)
+        return _formatter_for(request)(exc)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         error = ApiError(422, problems_from_validation(exc.errors()), "INVALID_FIELD")
-        return _formatter_for(request.url.path)(error)
+        return _formatter_for(request)(error)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         error = ApiError(exc.status_code, [Problem("path", str(exc.detail))], "HTTP_ERROR")
-        return _formatter_for(request.url.path)(error)
+        return _formatter_for(request)(error)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         error = ApiError(500, [Problem("server", "internal error; it has been logged")], "INTERNAL_ERROR")
-        return _formatter_for(request.url.path)(error)
+        return _formatter_for(request)(error)
