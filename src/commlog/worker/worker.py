@@ -66,7 +66,8 @@ class Worker:
         self._last_sweep_check = -SWEEP_CHECK_INTERVAL
         self._in_flight: dict[str, tuple[str, asyncio.Task[queue.AttemptResult]]] = {}
         self._finished: list[queue.AttemptResult] = []
-        self._wake = asyncio.Event()
+        self._capacity_freed = asyncio.Event()
+        self._results_ready = asyncio.Event()
         self.delivered = 0
 
     # -- one step at a time (used by tests with a fake clock, and by `run`) --------------------
@@ -87,41 +88,52 @@ class Worker:
     # -- the long-running loop -----------------------------------------------------------------
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Deliver until `stop` is set, then finish in-flight work within the grace period."""
+        """Deliver until `stop` is set, then finish in-flight work within the grace period.
+
+        Claiming and recording run side by side, so deliveries never wait for a database round
+        trip of the other kind: the pipe stays full while a batch of results is being written.
+        """
         log.info("worker started")
+        recording_done = asyncio.Event()
+        recorder = asyncio.create_task(self._keep_recording(recording_done))
         try:
             while not stop.is_set():
-                did_work = await self._step()
-                if not did_work:
-                    self._wake.clear()
-                    waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._wake.wait())]
-                    await asyncio.wait(
-                        waiters, timeout=self._settings.poll_interval, return_when=asyncio.FIRST_COMPLETED
-                    )
-                    for waiter in waiters:
-                        waiter.cancel()
+                claimed = await self._claim_and_start()
+                if time.monotonic() - self._last_sweep_check >= SWEEP_CHECK_INTERVAL:
+                    await self._maybe_sweep()
+                if not claimed:
+                    await _first_of(self._capacity_freed, stop, timeout=self._settings.poll_interval)
         finally:
-            await self._shutdown()
+            await self._shutdown(recorder, recording_done)
             log.info("worker stopped")
 
-    async def _step(self) -> bool:
-        did_work = False
+    async def _claim_and_start(self) -> bool:
+        """Claim as many due messages as there is room for and start delivering them."""
         free = self._settings.worker_concurrency - len(self._in_flight)
-        if free >= max(1, min(self._settings.claim_batch, self._settings.worker_concurrency) // 4):
-            rows = await self._claim(min(free, self._settings.claim_batch))
-            refused = await self._refused(rows)
-            for row in rows:
-                task = asyncio.create_task(self._deliver(row, refused.get(row.encoded_key)))
-                self._in_flight[row.encoded_key] = (row.lease_token, task)
-                task.add_done_callback(self._on_done)
-                did_work = True
-        if self._finished:
-            batch, self._finished = self._finished, []
-            await self._record(batch)
-            did_work = True
-        if time.monotonic() - self._last_sweep_check >= SWEEP_CHECK_INTERVAL:
-            await self._maybe_sweep()
-        return did_work
+        if free < max(1, min(self._settings.claim_batch, self._settings.worker_concurrency) // 4):
+            self._capacity_freed.clear()
+            return False
+        rows = await self._claim(min(free, self._settings.claim_batch))
+        refused = await self._refused(rows)
+        for row in rows:
+            task = asyncio.create_task(self._deliver(row, refused.get(row.encoded_key)))
+            self._in_flight[row.encoded_key] = (row.lease_token, task)
+            task.add_done_callback(self._on_done)
+        if not rows:
+            self._capacity_freed.clear()
+        return bool(rows)
+
+    async def _keep_recording(self, done: asyncio.Event) -> None:
+        """Write finished attempts in batches as they come, until `done` and nothing is left."""
+        while True:
+            if self._finished:
+                batch, self._finished = self._finished, []
+                await self._record(batch)
+            elif done.is_set():
+                return
+            else:
+                self._results_ready.clear()
+                await _first_of(self._results_ready, done, timeout=self._settings.poll_interval)
 
     def _on_done(self, task: asyncio.Task[queue.AttemptResult]) -> None:
         if task.cancelled():
@@ -129,19 +141,19 @@ class Worker:
         result = task.result()
         self._in_flight.pop(result.message_key, None)
         self._finished.append(result)
-        self._wake.set()
+        self._capacity_freed.set()
+        self._results_ready.set()
 
-    async def _shutdown(self) -> None:
-        """Let in-flight deliveries finish for a while; hand back what is still unfinished."""
+    async def _shutdown(self, recorder: asyncio.Task[None], recording_done: asyncio.Event) -> None:
+        """Let in-flight deliveries finish for a while; record them; hand back what is unfinished."""
         tasks = [task for _, task in self._in_flight.values()]
         if tasks:
             await asyncio.wait(tasks, timeout=self._settings.shutdown_grace)
         unfinished = [(key, token) for key, (token, task) in self._in_flight.items() if not task.done()]
         for _, (_, task) in self._in_flight.items():
             task.cancel()
-        if self._finished:
-            await self._record(self._finished)
-            self._finished = []
+        recording_done.set()
+        await recorder
         by_token: dict[str, list[str]] = {}
         for key, token in unfinished:
             by_token.setdefault(token, []).append(key)
@@ -232,3 +244,13 @@ class Worker:
         if swept:
             log.info("sweep put %d failed messages back in the queue", swept)
         return swept
+
+
+async def _first_of(*events: asyncio.Event, timeout: float) -> None:
+    """Wait until one of `events` is set, or `timeout` seconds."""
+    waiters = [asyncio.ensure_future(event.wait()) for event in events]
+    try:
+        await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()

@@ -1,0 +1,55 @@
+"""The queue's lease: a worker whose lease ran out cannot overwrite the result of the worker after it."""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from commlog.domain.clock import FakeClock
+from commlog.domain.outcome import DeliveryOutcome
+from commlog.domain.retry import RetryPolicy, after_attempt
+from commlog.domain.states import Trigger
+from commlog.store import queue
+from commlog.store.messages import get_attempts, get_message, insert_messages, new_message_row
+from commlog.store.workspaces import DEFAULT_WORKSPACE, ensure_workspace
+
+
+def result(row: object, outcome: DeliveryOutcome, clock: FakeClock) -> queue.AttemptResult:
+    return queue.AttemptResult(
+        message_key=row.encoded_key,  # type: ignore[attr-defined]
+        lease_token=row.lease_token,  # type: ignore[attr-defined]
+        number=row.attempt_count,  # type: ignore[attr-defined]
+        trigger=Trigger.FIRST_SEND.value,
+        triggered_by="SYSTEM",
+        started_at=clock.now,
+        duration_ms=1.0,
+        outcome=outcome,
+        next_step=after_attempt(RetryPolicy(), outcome, 0, clock.now),
+        finished_at=clock.now,
+    )
+
+
+async def test_a_late_result_from_an_expired_lease_does_not_overwrite_the_next_one(
+    engine: AsyncEngine, clock: FakeClock
+) -> None:
+    workspace = await ensure_workspace(engine, DEFAULT_WORKSPACE, clock.now)
+    row = new_message_row(
+        workspace.id, {"type": "WEB_HOOK", "destination": "http://127.0.0.1:9/", "body": "{}"}, clock.now
+    )
+    async with engine.begin() as conn:
+        await insert_messages(conn, [row])
+        [first] = await queue.claim(conn, "lease-a", 10, clock.now, lease_seconds=30)
+    clock.advance(31)  # worker A stalls past its lease; worker B takes the message and delivers it
+    async with engine.begin() as conn:
+        [second] = await queue.claim(conn, "lease-b", 10, clock.now, lease_seconds=30)
+        await queue.record(conn, [result(second, DeliveryOutcome(sent=True, status_code=200), clock)])
+    clock.advance(1)
+    async with engine.begin() as conn:  # worker A wakes up with a failure to report
+        await queue.record(conn, [result(first, DeliveryOutcome.failure("TIMEOUT", "late"), clock)])
+
+    async with engine.connect() as conn:
+        message = await get_message(conn, workspace.id, row["encoded_key"])
+        history = await get_attempts(conn, row["encoded_key"])
+    assert message.state == "SENT"
+    assert message.failure_reason is None
+    assert message.lease_token is None
+    assert [(a.number, a.sent, a.failure_reason) for a in history] == [(1, False, "TIMEOUT"), (2, True, None)]
