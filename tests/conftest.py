@@ -1,6 +1,9 @@
 """Shared fixtures: a migrated database (SQLite or PostgreSQL), a live API, real HTTP peers.
 
 COMMLOG_TEST_DATABASE_URL selects the database; without it the suite uses a SQLite file.
+Every app starts as an automated deployment would, with COMMLOG_ADMIN_API_KEY's equivalent
+(ADMIN_API_KEY, an admin of the default workspace), and the `make_api`/`api` clients send it as
+their `apiKey` header; tests about credentials build their own clients.
 """
 
 from __future__ import annotations
@@ -27,6 +30,9 @@ from commlog.store.tables import metadata
 
 from .peers import HttpPeer
 
+#: The default workspace's admin key every test app is started with.
+ADMIN_API_KEY = "cl_test-admin-key-0123456789abcdef"
+
 
 @pytest.fixture(scope="session")
 def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
@@ -51,6 +57,7 @@ async def _reset_postgres(url: str) -> None:
 def settings(database_url: str) -> Settings:
     return replace(
         Settings(database_url=database_url),
+        admin_api_key=ADMIN_API_KEY,
         poll_interval=0.01,
         webhook_timeout=2.0,
         lease_seconds=30.0,
@@ -104,7 +111,7 @@ class LiveServer:
 
 @pytest.fixture
 def make_api(settings: Settings, engine: AsyncEngine) -> Iterator[object]:
-    """Start commlog (API only unless run_worker) and give an httpx client for it."""
+    """Start commlog (API only unless run_worker) and give an httpx client for it, signed in as admin."""
     servers: list[LiveServer] = []
 
     def start(*, run_worker: bool = False, clock: object | None = None, **overrides: object) -> httpx.AsyncClient:
@@ -113,7 +120,7 @@ def make_api(settings: Settings, engine: AsyncEngine) -> Iterator[object]:
         server = LiveServer(create_app(app_settings, run_worker=run_worker, **kwargs))  # type: ignore[arg-type]
         base_url = server.__enter__()
         servers.append(server)
-        return httpx.AsyncClient(base_url=base_url, timeout=30)
+        return httpx.AsyncClient(base_url=base_url, timeout=30, headers={"apiKey": ADMIN_API_KEY})
 
     yield start
     for server in servers:

@@ -12,11 +12,12 @@ from rich.console import Console
 
 from commlog.config import Settings
 from commlog.store.database import migrate as run_migrations
+from commlog.store.first_run import FirstRun
 
 app = typer.Typer(
     help="commlog: a log of every notification, which also delivers and retries them.", no_args_is_help=True
 )
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)
 
 
 def _event_loop_policy() -> None:
@@ -38,9 +39,26 @@ def serve(
 
     settings = Settings.from_env()
     run_migrations(settings.database_url)
-    console.print(f"commlog is running at [bold]http://{host}:{port}[/bold] (API docs at /docs)")
+    address = f"http://{host}:{port}"
+
+    def announce(first_run: FirstRun) -> None:
+        console.print(f"commlog is running at [bold]{address}[/bold] (API docs at /docs)")
+        if first_run.generated_password is not None:
+            console.print(
+                f"First run: created the administrator [bold]{first_run.username}[/bold] with the password "
+                f"[bold]{first_run.generated_password}[/bold]; it is shown only this once."
+            )
+        elif first_run.username is not None:
+            console.print(f"First run: created the administrator [bold]{first_run.username}[/bold].")
+        if first_run.api_key_created:
+            console.print("The API key in COMMLOG_ADMIN_API_KEY is an administrator's key.")
+        console.print(
+            f"Sign in at [bold]{address}/auth/sign-in[/bold]; programs send an API key as the apiKey header "
+            "(an admin creates keys with POST /api/keys)."
+        )
+
     uvicorn.run(
-        create_app(settings, run_worker=worker),
+        create_app(settings, run_worker=worker, announce=announce),
         host=host,
         port=port,
         loop="uvloop" if _has_uvloop() else "asyncio",

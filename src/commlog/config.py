@@ -29,6 +29,14 @@ class Settings:
     poll_interval: float = 0.05
     webhook_timeout: float = 10.0
     shutdown_grace: float = 10.0
+    #: First-run administrator for automated deployments; secrets are kept out of repr and logs.
+    admin_user: str | None = None
+    admin_password: str | None = field(default=None, repr=False)
+    admin_api_key: str | None = field(default=None, repr=False)
+    #: Consecutive wrong passwords before a user is locked out, and for how long.
+    lockout_failures: int = 5
+    lockout_seconds: float = 15 * 60
+    session_seconds: float = 12 * 60 * 60
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -43,4 +51,10 @@ class Settings:
             poll_interval=_env_float("COMMLOG_POLL_INTERVAL", cls.poll_interval),
             webhook_timeout=_env_float("COMMLOG_WEBHOOK_TIMEOUT", cls.webhook_timeout),
             shutdown_grace=_env_float("COMMLOG_SHUTDOWN_GRACE", cls.shutdown_grace),
+            admin_user=os.environ.get("COMMLOG_ADMIN_USER") or None,
+            admin_password=os.environ.get("COMMLOG_ADMIN_PASSWORD") or None,
+            admin_api_key=os.environ.get("COMMLOG_ADMIN_API_KEY") or None,
+            lockout_failures=_env_int("COMMLOG_LOCKOUT_FAILURES", cls.lockout_failures),
+            lockout_seconds=_env_float("COMMLOG_LOCKOUT_SECONDS", cls.lockout_seconds),
+            session_seconds=_env_float("COMMLOG_SESSION_SECONDS", cls.session_seconds),
         )

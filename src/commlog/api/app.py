@@ -4,31 +4,47 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from fastapi import Depends, FastAPI
 from sqlalchemy import text
 
 from commlog import __version__
-from commlog.api.context import AppContext, app_context
+from commlog.api.context import AppContext, app_context, public
 from commlog.api.errors import install_error_handlers
+from commlog.api.routes import accounts as account_routes
 from commlog.api.routes import messages as message_routes
+from commlog.api.routes import sessions as session_routes
 from commlog.api.routes import settings as settings_routes
 from commlog.channels.registry import build_channels, build_gates
 from commlog.config import Settings
 from commlog.domain.clock import Clock, utc_now
 from commlog.store.database import create_engine
+from commlog.store.first_run import FirstRun, ensure_admin
 from commlog.store.workspaces import DEFAULT_WORKSPACE, ensure_workspace
 from commlog.worker.worker import Worker
 
 
-def create_app(settings: Settings, *, run_worker: bool = True, clock: Clock = utc_now) -> FastAPI:
-    """The API; with `run_worker` it also delivers, so one process is a whole commlog."""
+def create_app(
+    settings: Settings,
+    *,
+    run_worker: bool = True,
+    clock: Clock = utc_now,
+    announce: Callable[[FirstRun], None] | None = None,
+) -> FastAPI:
+    """The API; with `run_worker` it also delivers, so one process is a whole commlog.
+
+    On start it makes sure an administrator exists (store/first_run.py) and hands what it created
+    to `announce`, which `commlog serve` prints for its operator.
+    """
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = create_engine(settings.database_url)
         workspace = await ensure_workspace(engine, DEFAULT_WORKSPACE, clock())
+        first_run = await ensure_admin(engine, workspace.id, settings, clock())
+        if announce is not None:
+            announce(first_run)
         app.state.context = AppContext(engine, settings, clock, workspace.id)
         stop = asyncio.Event()
         worker_task = None
@@ -51,13 +67,15 @@ def create_app(settings: Settings, *, run_worker: bool = True, clock: Clock = ut
     install_error_handlers(app)
     app.include_router(message_routes.router)
     app.include_router(settings_routes.router)
+    app.include_router(account_routes.router)
+    app.include_router(session_routes.router)
 
-    @app.get("/healthz", tags=["operations"])
+    @app.get("/healthz", tags=["operations"], dependencies=[Depends(public)])
     async def healthz() -> dict[str, str]:
         """Liveness: the process answers."""
         return {"status": "ok"}
 
-    @app.get("/readyz", tags=["operations"])
+    @app.get("/readyz", tags=["operations"], dependencies=[Depends(public)])
     async def readyz(ctx: AppContext = Depends(app_context)) -> dict[str, str]:
         """Readiness: the database answers."""
         async with ctx.engine.connect() as conn:

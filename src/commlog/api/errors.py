@@ -29,11 +29,19 @@ class Problem:
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, problems: Sequence[Problem], code: str = "INVALID_REQUEST") -> None:
+    def __init__(
+        self,
+        status: int,
+        problems: Sequence[Problem],
+        code: str = "INVALID_REQUEST",
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__("; ".join(f"{p.field}: {p.message}" for p in problems))
         self.status = status
         self.problems = list(problems)
         self.code = code
+        #: Response headers the refusal needs, e.g. WWW-Authenticate on a 401.
+        self.headers = headers or {}
 
 
 def not_found(what: str, key: str) -> ApiError:
@@ -96,7 +104,9 @@ def problems_from_validation(errors: Sequence[Any]) -> list[Problem]:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
-        return _formatter_for(request)(exc)
+        response = _formatter_for(request)(exc)
+        response.headers.update(exc.headers)
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:

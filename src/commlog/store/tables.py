@@ -1,4 +1,5 @@
-"""The schema: workspaces, messages (the log and the queue) and attempts (the retry history)."""
+"""The schema: workspaces, messages (the log and the queue), attempts (the retry history), and
+who may use them: users, API keys, sign-in sessions and the audit trail."""
 
 from __future__ import annotations
 
@@ -116,4 +117,60 @@ attempts = Table(
     Column("failure_category", String(16)),
     Column("failure_cause", Text),
     Index("ix_attempts_message", "message_key", "number"),
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", KEY, primary_key=True),
+    Column("workspace_id", KEY, ForeignKey("workspaces.id"), nullable=False),
+    #: Unique across workspaces: HTTP Basic and the sign-in form name no workspace.
+    Column("username", String(64), nullable=False, unique=True),
+    Column("password_hash", String(255), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("failed_sign_ins", Integer, nullable=False, server_default="0"),
+    Column("locked_until", UTCDateTime),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("created_by", String(64), nullable=False),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", KEY, primary_key=True),
+    Column("workspace_id", KEY, ForeignKey("workspaces.id"), nullable=False),
+    Column("name", String(60), nullable=False),
+    Column("role", String(16), nullable=False),
+    #: SHA-256 of the key, hex; the key itself is shown once and never stored.
+    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("prefix", String(16), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("created_by", String(64), nullable=False),
+    Column("revoked_at", UTCDateTime),
+    Index("ix_api_keys_workspace", "workspace_id"),
+)
+
+sessions = Table(
+    "sessions",
+    metadata,
+    #: SHA-256 of the cookie's token, hex.
+    Column("token_hash", String(64), primary_key=True),
+    Column("user_id", KEY, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("csrf_token", String(64), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Index("ix_sessions_user", "user_id"),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("workspace_id", KEY, ForeignKey("workspaces.id"), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("actor", String(64), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("details", JSON, nullable=False),
+    Column("source_ip", String(64)),
+    Index("ix_audit_log_ws_at", "workspace_id", "at"),
 )

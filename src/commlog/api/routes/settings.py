@@ -12,6 +12,7 @@ from commlog.api.context import AppContext, Caller, app_context, requires
 from commlog.api.errors import ApiError, Problem
 from commlog.api.schemas import RetryPolicyBody, WebhookSettings
 from commlog.domain.permissions import Permission
+from commlog.store.accounts import record_audit
 from commlog.store.workspaces import (
     Workspace,
     get_workspace,
@@ -63,6 +64,8 @@ async def write_webhook_settings(
         raise ApiError(422, [Problem("signingSecret", problem)], "INVALID_FIELD")
     async with ctx.engine.begin() as conn:
         await set_signing_secret(conn, caller.workspace_id, body.signing_secret)
+        # The secret itself stays out of the trail.
+        await record_audit(conn, caller, "settings.webhooks", {"signingSecret": "changed"}, now=ctx.clock())
     return body
 
 
@@ -85,4 +88,5 @@ async def write_retry_policy(
         raise ApiError(422, [Problem(field, message) for field, message in problems], "INVALID_FIELD")
     async with ctx.engine.begin() as conn:
         await set_retry_policy(conn, caller.workspace_id, policy)
+        await record_audit(conn, caller, "settings.retry_policy", policy_to_json(policy), now=ctx.clock())
     return policy_to_json(policy)
