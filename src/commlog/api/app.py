@@ -15,6 +15,7 @@ from commlog.api.errors import install_error_handlers
 from commlog.api.routes import accounts as account_routes
 from commlog.api.routes import messages as message_routes
 from commlog.api.routes import sessions as session_routes
+from commlog.api.routes import resend as resend_routes
 from commlog.api.routes import settings as settings_routes
 from commlog.channels.registry import build_channels, build_gates
 from commlog.config import Settings
@@ -69,6 +70,7 @@ def create_app(
     app.include_router(settings_routes.router)
     app.include_router(account_routes.router)
     app.include_router(session_routes.router)
+    app.include_router(resend_routes.router)
 
     @app.get("/healthz", tags=["operations"], dependencies=[Depends(public)])
     async def healthz() -> dict[str, str]:

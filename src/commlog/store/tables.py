@@ -87,7 +87,13 @@ messages = Table(
     Column("notification_tag", String(200)),
     Column("process_id", String(200)),
     Column("input", JSON),
+    #: A resend or reprocess points at the message it was made from, and at the first message of
+    #: its chain (NULL on an original), so a whole chain is one indexed lookup.
     Column("parent_key", KEY),
+    Column("root_key", KEY),
+    #: How the message came to be: FIRST_SEND, MANUAL_RESEND or REPROCESS. Unlike `trigger`, which
+    #: names what caused the next attempt, it never changes.
+    Column("origin", String(24), nullable=False, server_default="FIRST_SEND"),
     #: Set on an original when someone resends it; the resend is a new message (seed 000).
     Column("resent_at", UTCDateTime),
     Column("resent_by", String(64)),
@@ -97,6 +103,7 @@ messages = Table(
     Index("ix_messages_ws_created", "workspace_id", "creation_date"),
     Index("ix_messages_ws_state_created", "workspace_id", "state", "creation_date"),
     Index("ix_messages_parent", "parent_key"),
+    Index("ix_messages_root", "root_key"),
 )
 
 attempts = Table(
@@ -117,6 +124,21 @@ attempts = Table(
     Column("failure_category", String(16)),
     Column("failure_cause", Text),
     Index("ix_attempts_message", "message_key", "number"),
+    Index("ix_attempts_started", "started_at"),
+)
+
+#: Resend requests made with an `Idempotency-Key`: a repeat answers the stored response and
+#: resends nothing, whatever has failed since.
+resend_requests = Table(
+    "resend_requests",
+    metadata,
+    Column("workspace_id", KEY, ForeignKey("workspaces.id"), primary_key=True),
+    Column("idempotency_key", String(255), primary_key=True),
+    #: A digest of the route and body, so a key reused for another request is refused.
+    Column("fingerprint", String(64), nullable=False),
+    Column("status_code", Integer, nullable=False),
+    Column("response", JSON, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
 )
 
 users = Table(

@@ -72,6 +72,8 @@ def upgrade() -> None:
         sa.Column("process_id", sa.String(length=200), nullable=True),
         sa.Column("input", sa.JSON(), nullable=True),
         sa.Column("parent_key", sa.String(length=32), nullable=True),
+        sa.Column("root_key", sa.String(length=32), nullable=True),
+        sa.Column("origin", sa.String(length=24), server_default="FIRST_SEND", nullable=False),
         sa.Column("resent_at", UTCDateTime(), nullable=True),
         sa.Column("resent_by", sa.String(length=64), nullable=True),
         sa.Column("idempotency_key", sa.String(length=255), nullable=True),
@@ -82,6 +84,7 @@ def upgrade() -> None:
     with op.batch_alter_table("messages", schema=None) as batch_op:
         batch_op.create_index("ix_messages_due", ["next_attempt_at"], unique=False)
         batch_op.create_index("ix_messages_parent", ["parent_key"], unique=False)
+        batch_op.create_index("ix_messages_root", ["root_key"], unique=False)
         batch_op.create_index("ix_messages_ws_created", ["workspace_id", "creation_date"], unique=False)
         batch_op.create_index("ix_messages_ws_state_created", ["workspace_id", "state", "creation_date"], unique=False)
 
@@ -111,6 +114,21 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("attempts", schema=None) as batch_op:
         batch_op.create_index("ix_attempts_message", ["message_key", "number"], unique=False)
+        batch_op.create_index("ix_attempts_started", ["started_at"], unique=False)
+
+    op.create_table(
+        "resend_requests",
+        sa.Column("workspace_id", sa.String(length=32), nullable=False),
+        sa.Column("idempotency_key", sa.String(length=255), nullable=False),
+        sa.Column("fingerprint", sa.String(length=64), nullable=False),
+        sa.Column("status_code", sa.Integer(), nullable=False),
+        sa.Column("response", sa.JSON(), nullable=False),
+        sa.Column("created_at", UTCDateTime(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["workspace_id"], ["workspaces.id"], name=op.f("fk_resend_requests_workspace_id_workspaces")
+        ),
+        sa.PrimaryKeyConstraint("workspace_id", "idempotency_key", name=op.f("pk_resend_requests")),
+    )
 
     op.create_table(
         "users",
@@ -185,13 +203,16 @@ def downgrade() -> None:
         batch_op.drop_index("ix_api_keys_workspace")
     op.drop_table("api_keys")
     op.drop_table("users")
+    op.drop_table("resend_requests")
     with op.batch_alter_table("attempts", schema=None) as batch_op:
+        batch_op.drop_index("ix_attempts_started")
         batch_op.drop_index("ix_attempts_message")
 
     op.drop_table("attempts")
     with op.batch_alter_table("messages", schema=None) as batch_op:
         batch_op.drop_index("ix_messages_ws_state_created")
         batch_op.drop_index("ix_messages_ws_created")
+        batch_op.drop_index("ix_messages_root")
         batch_op.drop_index("ix_messages_parent")
         batch_op.drop_index("ix_messages_due")
 

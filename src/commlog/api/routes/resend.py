@@ -1,0 +1,152 @@
+"""Native routes: resend and reprocess, a message's retry history, and retry statistics."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from commlog.api.context import AppContext, Caller, app_context, requires
+from commlog.api.errors import ApiError, Problem, not_found
+from commlog.api.resend_schemas import HistoryOut, ResendIn, ResendOut, RetryStatisticsOut
+from commlog.api.resending import fingerprint, refused_error, run_once
+from commlog.api.routes.messages import IdempotencyHeader
+from commlog.api.schemas import MessageOut
+from commlog.domain.keys import is_key
+from commlog.domain.permissions import Permission
+from commlog.domain.resend import identifier_problems
+from commlog.store.history import message_history
+from commlog.store.messages import get_message
+from commlog.store.resend import Resent, SendAgainRefused, reprocess, resend_keys
+from commlog.store.stats import retry_statistics
+
+router = APIRouter(prefix="/api", tags=["resend"])
+
+#: The longest range the statistics cover in one request.
+MAX_STATS_DAYS = 366
+
+
+def _checked_key(encoded_key: str) -> str:
+    if not is_key(encoded_key):
+        raise ApiError(422, [Problem("encodedKey", f"{encoded_key!r} is not an encoded key (32 lowercase hex)")])
+    return encoded_key
+
+
+#: Resend or reprocess one message in the caller's transaction.
+SendAgain = Callable[[AsyncConnection, str, str, str, datetime], Awaitable[Resent]]
+
+
+async def resend_one(conn: AsyncConnection, workspace_id: str, key: str, actor: str, now: datetime) -> Resent:
+    [resent] = await resend_keys(conn, workspace_id, [key], actor, now)
+    return resent
+
+
+def _send_again_route(action: str, send_again: SendAgain, description: str) -> None:
+    """`POST /api/messages/{key}:<action>`: send one message again; answer the new message."""
+
+    async def route(
+        encoded_key: str,
+        request: Request,
+        idempotency_key: IdempotencyHeader = None,
+        ctx: AppContext = Depends(app_context),
+        caller: Caller = Depends(requires(Permission.RESEND)),
+    ) -> JSONResponse:
+        key = _checked_key(encoded_key)
+
+        async def work(conn: AsyncConnection) -> tuple[int, object]:
+            resent = await send_again(conn, caller.workspace_id, key, caller.actor, ctx.clock())
+            row = await get_message(conn, caller.workspace_id, resent.new_key)
+            return 202, MessageOut.from_row(row).model_dump(mode="json", by_alias=True)
+
+        try:
+            return await run_once(ctx, caller, idempotency_key, fingerprint(request.url.path, None), work)
+        except SendAgainRefused as refused:
+            raise refused_error(refused, {key: "encodedKey"}) from None
+
+    router.add_api_route(
+        f"/messages/{{encoded_key}}:{action}",
+        route,
+        methods=["POST"],
+        status_code=202,
+        response_model=MessageOut,
+        name=f"{action}_message",
+        description=description,
+    )
+
+
+_send_again_route(
+    "resend", resend_one, "Resend one FAILED message: a new message with the same rendered content, linked to it."
+)
+_send_again_route(
+    "reprocess", reprocess, "Send a SENT or FAILED message again, rendered afresh from its stored input (seed 002)."
+)
+
+
+@router.post("/messages:resend", status_code=202, response_model=ResendOut)
+async def resend_messages(
+    body: ResendIn,
+    request: Request,
+    idempotency_key: IdempotencyHeader = None,
+    ctx: AppContext = Depends(app_context),
+    caller: Caller = Depends(requires(Permission.RESEND)),
+) -> JSONResponse:
+    """Resend the named FAILED messages (all or none), or every resendable one a filter matches."""
+    if body.encoded_keys is None:
+        raise ApiError(501, [Problem("filter", "resend by filter waits for the search filter language")])
+    keys = body.encoded_keys
+    problems = identifier_problems(keys, "encodedKeys")
+    if problems:
+        raise ApiError(422, [Problem(field, message) for field, message in problems])
+
+    async def work(conn: AsyncConnection) -> tuple[int, object]:
+        resent = await resend_keys(conn, caller.workspace_id, keys, caller.actor, ctx.clock())
+        return 202, ResendOut.of_keys(resent).model_dump(mode="json", by_alias=True)
+
+    try:
+        return await run_once(ctx, caller, idempotency_key, fingerprint(request.url.path, body.model_dump()), work)
+    except SendAgainRefused as refused:
+        raise refused_error(refused, {key: f"encodedKeys[{index}]" for index, key in enumerate(keys)}) from None
+
+
+@router.get("/messages/{encoded_key}/history", response_model=HistoryOut)
+async def read_history(
+    encoded_key: str,
+    ctx: AppContext = Depends(app_context),
+    caller: Caller = Depends(requires(Permission.VIEW_COMMUNICATIONS)),
+) -> HistoryOut:
+    """The retry history of the message's chain: every attempt and every resend, oldest first."""
+    key = _checked_key(encoded_key)
+    async with ctx.engine.connect() as conn:
+        history = await message_history(conn, caller.workspace_id, key)
+    if history is None:
+        raise not_found("encodedKey", key)
+    return HistoryOut.of(history)
+
+
+@router.get("/stats/retries", response_model=RetryStatisticsOut)
+async def read_retry_statistics(
+    start: Annotated[
+        datetime | None, Query(alias="from", description="start of the range (default: 30 days ago)")
+    ] = None,
+    end: Annotated[datetime | None, Query(alias="to", description="end of the range, exclusive (default: now)")] = None,
+    ctx: AppContext = Depends(app_context),
+    caller: Caller = Depends(requires(Permission.VIEW_COMMUNICATIONS)),
+) -> RetryStatisticsOut:
+    """Counts by state, type, failure reason and category; retry success rates; a daily series."""
+    end = _utc(end) if end else ctx.clock()
+    start = _utc(start) if start else end - timedelta(days=30)
+    if start >= end:
+        raise ApiError(422, [Problem("from", "must be before 'to'")])
+    if end - start > timedelta(days=MAX_STATS_DAYS):
+        raise ApiError(422, [Problem("to", f"the range may span at most {MAX_STATS_DAYS} days")])
+    async with ctx.engine.connect() as conn:
+        return RetryStatisticsOut.of(await retry_statistics(conn, caller.workspace_id, start, end))
+
+
+def _utc(moment: datetime) -> datetime:
+    """A date without a zone is read as UTC."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
