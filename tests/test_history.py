@@ -12,6 +12,7 @@ from commlog.worker.worker import Worker
 from .factories import stored_message, workspace_id
 from .peers import HttpPeer, status
 from .test_delivery import api_on_clock, submit, worker
+from .test_resend import ACTOR
 
 __all__ = ["api_on_clock", "worker"]
 
@@ -49,17 +50,17 @@ async def test_history_shows_first_send_retries_sweep_and_resends_from_any_key_o
         (first, original, "MANUAL_RESEND", "FAILED"),
         (second, first, "MANUAL_RESEND", "SENT"),
     ]
-    assert history["messages"][0]["resentBy"] == "anonymous"
+    assert history["messages"][0]["resentBy"] == ACTOR
     lines = [(e["kind"], e["messageKey"], e["trigger"], e["triggeredBy"], e["outcome"]) for e in history["timeline"]]
     assert lines == [
         ("ATTEMPT", original, "FIRST_SEND", "SYSTEM", "FAILED"),
         ("ATTEMPT", original, "AUTOMATIC_RETRY", "SYSTEM", "FAILED"),
         ("ATTEMPT", original, "DAILY_SWEEP", "SYSTEM", "FAILED"),
-        ("SENT_AGAIN", original, "MANUAL_RESEND", "anonymous", "CREATED"),
-        ("ATTEMPT", first, "MANUAL_RESEND", "anonymous", "FAILED"),
+        ("SENT_AGAIN", original, "MANUAL_RESEND", ACTOR, "CREATED"),
+        ("ATTEMPT", first, "MANUAL_RESEND", ACTOR, "FAILED"),
         ("ATTEMPT", first, "AUTOMATIC_RETRY", "SYSTEM", "FAILED"),
-        ("SENT_AGAIN", first, "MANUAL_RESEND", "anonymous", "CREATED"),
-        ("ATTEMPT", second, "MANUAL_RESEND", "anonymous", "SENT"),
+        ("SENT_AGAIN", first, "MANUAL_RESEND", ACTOR, "CREATED"),
+        ("ATTEMPT", second, "MANUAL_RESEND", ACTOR, "SENT"),
     ]
     attempts = [e["attempt"] for e in history["timeline"] if e["outcome"] == "FAILED"]
     details = {(a["failureReason"], a["failureCategory"], a["statusCode"], a["responseExcerpt"]) for a in attempts}

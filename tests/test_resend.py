@@ -20,6 +20,9 @@ from .test_delivery import api_on_clock, read, worker
 
 __all__ = ["api_on_clock", "worker"]
 
+#: Who the test clients are: the admin API key every test app starts with.
+ACTOR = "key:admin"
+
 
 async def failed_webhook(api: httpx.AsyncClient, worker: Worker, destination: str, **extra: Any) -> str:
     """Submit a webhook and let the worker fail it for good (the policy allows no retries)."""
@@ -46,7 +49,7 @@ async def test_resend_is_a_new_message_with_the_same_content_and_the_original_st
     assert resend["parentKey"] == original
     assert resend["state"] == "QUEUED"
     assert resend["body"] == body
-    assert resend["senderKey"] == "anonymous"
+    assert resend["senderKey"] == ACTOR
     assert resend["encodedKey"] != original
 
     await worker.run_once()
@@ -54,7 +57,7 @@ async def test_resend_is_a_new_message_with_the_same_content_and_the_original_st
     assert [r.body for r in peer.received] == [body, body]
     before = await read(api_on_clock, original)
     assert before["state"] == "FAILED"
-    assert before["resentBy"] == "anonymous"
+    assert before["resentBy"] == ACTOR
     assert before["resentDate"] is not None
     assert [a["outcome"] for a in before["attempts"]] == ["FAILED"]
 
@@ -63,8 +66,8 @@ async def test_resend_is_a_new_message_with_the_same_content_and_the_original_st
         (e["kind"], e["messageKey"], e["trigger"], e["triggeredBy"], e["outcome"]) for e in history["timeline"]
     ] == [
         ("ATTEMPT", original, "FIRST_SEND", "SYSTEM", "FAILED"),
-        ("SENT_AGAIN", original, "MANUAL_RESEND", "anonymous", "CREATED"),
-        ("ATTEMPT", resend["encodedKey"], "MANUAL_RESEND", "anonymous", "SENT"),
+        ("SENT_AGAIN", original, "MANUAL_RESEND", ACTOR, "CREATED"),
+        ("ATTEMPT", resend["encodedKey"], "MANUAL_RESEND", ACTOR, "SENT"),
     ]
     assert history["timeline"][0]["attempt"]["responseExcerpt"] == "down for maintenance"
 
@@ -270,3 +273,18 @@ async def test_a_sent_message_can_be_reprocessed_but_not_resent(
     reprocessed = await api.post(f"/api/messages/{key}:reprocess")
     assert reprocessed.status_code == 202
     assert reprocessed.json()["destination"] == "https://example.com/y"
+
+
+async def test_an_agent_may_resend_one_message_but_not_many(
+    api: httpx.AsyncClient, engine: AsyncEngine, clock: FakeClock
+) -> None:
+    agent = (await api.post("/api/keys", json={"name": "desk", "role": "agent"})).json()["key"]
+    ws = await workspace_id(engine, clock.now)
+    keys = [await stored_message(engine, ws, clock.now) for _ in range(2)]
+    bulk = await api.post("/api/messages:resend", json={"encodedKeys": keys}, headers={"apiKey": agent})
+    assert bulk.status_code == 403
+    assert "resend_failed_messages_in_bulk" in bulk.json()["errors"][0]["message"]
+    one = await api.post(f"/api/messages/{keys[0]}:resend", headers={"apiKey": agent})
+    assert one.status_code == 202
+    assert one.json()["senderKey"] == "key:desk"
+    assert [len(await children(engine, key)) for key in keys] == [1, 0]

@@ -14,8 +14,8 @@ from commlog.api.context import AppContext, app_context, public
 from commlog.api.errors import install_error_handlers
 from commlog.api.routes import accounts as account_routes
 from commlog.api.routes import messages as message_routes
-from commlog.api.routes import sessions as session_routes
 from commlog.api.routes import resend as resend_routes
+from commlog.api.routes import sessions as session_routes
 from commlog.api.routes import settings as settings_routes
 from commlog.channels.registry import build_channels, build_gates
 from commlog.config import Settings

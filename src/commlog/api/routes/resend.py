@@ -101,6 +101,8 @@ async def resend_messages(
     problems = identifier_problems(keys, "encodedKeys")
     if problems:
         raise ApiError(422, [Problem(field, message) for field, message in problems])
+    if len(keys) > 1:
+        caller.require(Permission.RESEND_BULK)
 
     async def work(conn: AsyncConnection) -> tuple[int, object]:
         resent = await resend_keys(conn, caller.workspace_id, keys, caller.actor, ctx.clock())
