@@ -29,17 +29,22 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def wait_for_port(port: int, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return
+        time.sleep(0.05)
+    raise TimeoutError(f"nothing listens on port {port} after {timeout}s")
+
+
 @contextlib.contextmanager
 def sink_process() -> Iterator[str]:
     """Start the sink in its own process; yield its URL."""
     port = free_port()
     process = subprocess.Popen([sys.executable, "-m", "bench.sink", str(port)], cwd=ROOT)
     try:
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                break
-            time.sleep(0.05)
+        wait_for_port(port)
         yield f"http://127.0.0.1:{port}/hook"
     finally:
         process.terminate()
@@ -89,7 +94,7 @@ class Results:
             table.add_column(column)
         for row in self.rows:
             table.add_row(*row)
-        Console().print(table)
+        Console(width=160).print(table)
 
     def markdown(self) -> str:
         lines = ["| " + " | ".join(self.columns) + " |", "|" + "---|" * len(self.columns)]

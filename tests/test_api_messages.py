@@ -169,3 +169,21 @@ async def test_health_and_openapi(api: httpx.AsyncClient) -> None:
     assert (await api.get("/readyz")).json() == {"status": "ok"}
     paths = (await api.get("/openapi.json")).json()["paths"]
     assert {"/api/messages", "/api/messages:batch", "/api/messages/{encoded_key}"} <= set(paths)
+
+
+async def test_batch_answers_keys_and_states_only_when_asked_for_minimal(api: httpx.AsyncClient) -> None:
+    batch = {"messages": [{**HOOK, "body": str(i), "idempotencyKey": f"m{i}"} for i in range(3)]}
+    first = await api.post("/api/messages:batch", json=batch, headers={"Prefer": "return=minimal"})
+    assert first.status_code == 202, first.text
+    assert first.headers["Preference-Applied"] == "return=minimal"
+    accepted = first.json()["messages"]
+    assert [set(m) for m in accepted] == [{"encodedKey", "state", "idempotencyKey", "replayed"}] * 3
+    assert [(m["state"], m["idempotencyKey"], m["replayed"]) for m in accepted] == [
+        ("QUEUED", f"m{i}", False) for i in range(3)
+    ]
+    batch["messages"].append({**HOOK, "body": "new", "idempotencyKey": "m3"})
+    again = await api.post("/api/messages:batch", json=batch, headers={"Prefer": "return=minimal"})
+    assert [m["replayed"] for m in again.json()["messages"]] == [True, True, True, False]
+    assert [m["encodedKey"] for m in again.json()["messages"][:3]] == [m["encodedKey"] for m in accepted]
+    stored = await api.get(f"/api/messages/{accepted[1]['encodedKey']}")
+    assert stored.json()["body"] == "1"

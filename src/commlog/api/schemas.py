@@ -144,7 +144,7 @@ class MessageOut(CamelModel):
 
     @classmethod
     def from_row(cls, row: Any, attempts: list[Any] | None = None) -> MessageOut:
-        data = dict(row._mapping)
+        data = row._mapping
         return cls(
             **{k: data[k] for k in _COPIED},
             last_updated_date=data["updated_at"],
@@ -163,6 +163,20 @@ _COPIED = tuple(
 
 class BatchOut(CamelModel):
     messages: list[MessageOut]
+
+
+class AcceptedOut(CamelModel):
+    """What a batch submit answers under `Prefer: return=minimal`: enough to follow each message."""
+
+    encoded_key: str
+    state: MessageState
+    idempotency_key: str | None
+    #: True when an earlier submit with the same idempotency key is answered instead.
+    replayed: bool
+
+
+class BatchAcceptedOut(CamelModel):
+    messages: list[AcceptedOut]
 
 
 class WebhookSettings(CamelModel):

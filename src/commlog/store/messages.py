@@ -74,10 +74,11 @@ async def insert_messages(conn: AsyncConnection, rows: Sequence[dict[str, Any]])
     used in its workspace yields the message stored first instead."""
     if not rows:
         return []
-    statement = _insert_ignoring_duplicates(conn)
+    statement = _insert_ignoring_duplicates(conn).returning(*messages.c)
+    stored: dict[str, Any] = {}
     for start in range(0, len(rows), INSERT_CHUNK):
-        await conn.execute(statement, list(rows[start : start + INSERT_CHUNK]))
-    stored = {row.encoded_key: row for row in await _fetch(conn, [r["encoded_key"] for r in rows])}
+        for row in await conn.execute(statement, list(rows[start : start + INSERT_CHUNK])):
+            stored[row.encoded_key] = row
     replayed_keys = [(r["workspace_id"], r["idempotency_key"]) for r in rows if r["encoded_key"] not in stored]
     originals: dict[tuple[str, str], Any] = {}
     if replayed_keys:
@@ -92,14 +93,6 @@ async def insert_messages(conn: AsyncConnection, rows: Sequence[dict[str, Any]])
         else:
             result.append((originals[(r["workspace_id"], r["idempotency_key"])], False))
     return result
-
-
-async def _fetch(conn: AsyncConnection, keys: list[str]) -> list[Any]:
-    found: list[Any] = []
-    for start in range(0, len(keys), INSERT_CHUNK):
-        chunk = keys[start : start + INSERT_CHUNK]
-        found.extend(await conn.execute(select(messages).where(messages.c.encoded_key.in_(chunk))))
-    return found
 
 
 async def get_message(conn: AsyncConnection, workspace_id: str, key: str) -> Any | None:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Response
 
 from commlog.api.context import AppContext, Caller, app_context, requires
 from commlog.api.errors import ApiError, Problem, not_found
-from commlog.api.schemas import BatchIn, BatchOut, MessageIn, MessageOut
+from commlog.api.responses import model_response
+from commlog.api.schemas import AcceptedOut, BatchAcceptedOut, BatchIn, BatchOut, MessageIn, MessageOut
 from commlog.domain.destinations import destination_problem
 from commlog.domain.permissions import Permission
 from commlog.store.messages import get_attempts, get_message, insert_messages, new_message_row
@@ -61,32 +63,32 @@ async def _store(
 )
 async def submit_message(
     item: MessageIn,
-    response: Response,
     idempotency_key: IdempotencyHeader = None,
     ctx: AppContext = Depends(app_context),
     caller: Caller = Depends(requires(Permission.SEND)),
-) -> MessageOut:
+) -> Response:
     """Log one notification and queue it for delivery."""
     if idempotency_key and item.idempotency_key and idempotency_key != item.idempotency_key:
         raise ApiError(400, [Problem("Idempotency-Key", "differs from the idempotencyKey field")])
     [(row, created)] = await _store(ctx, caller.workspace_id, [item], [idempotency_key or item.idempotency_key], "")
-    if not created:
-        response.status_code = 200
-        response.headers["Idempotent-Replayed"] = "true"
-    return MessageOut.from_row(row)
+    if created:
+        return model_response(MessageOut.from_row(row), 202)
+    return model_response(MessageOut.from_row(row), 200, {"Idempotent-Replayed": "true"})
 
 
-@router.post("/messages:batch", status_code=202, response_model=BatchOut)
+@router.post("/messages:batch", status_code=202, response_model=BatchOut | BatchAcceptedOut)
 async def submit_batch(
     batch: BatchIn,
     idempotency_key: IdempotencyHeader = None,
+    prefer: Annotated[str | None, Header(description="`return=minimal`: answer keys and states only")] = None,
     ctx: AppContext = Depends(app_context),
     caller: Caller = Depends(requires(Permission.SEND)),
-) -> BatchOut:
+) -> Response:
     """Log up to 1,000 notifications at once: all are stored, or none.
 
     An `Idempotency-Key` header stands for the whole batch: item *i* gets the key `<header>:<i>`
-    unless it carries its own.
+    unless it carries its own. With `Prefer: return=minimal` (RFC 7240) the answer holds each
+    message's key and state instead of the whole message, which is what a bulk sender needs.
     """
     if len(batch.messages) > ctx.settings.max_batch:
         raise ApiError(
@@ -103,11 +105,22 @@ async def submit_batch(
         item.idempotency_key or (f"{idempotency_key}:{index}" if idempotency_key else None)
         for index, item in enumerate(batch.messages)
     ]
-    duplicated = sorted({k for k in keys if k is not None and keys.count(k) > 1})
+    duplicated = sorted(key for key, uses in Counter(keys).items() if key is not None and uses > 1)
     if duplicated:
         raise ApiError(422, [Problem("messages", f"idempotency key {duplicated[0]!r} is used twice")])
     stored = await _store(ctx, caller.workspace_id, batch.messages, keys, "messages[{}].")
-    return BatchOut(messages=[MessageOut.from_row(row) for row, _ in stored])
+    if prefer and "return=minimal" in prefer.replace(" ", "").lower():
+        accepted = [
+            AcceptedOut(
+                encoded_key=row.encoded_key,
+                state=row.state,
+                idempotency_key=row.idempotency_key,
+                replayed=not created,
+            )
+            for row, created in stored
+        ]
+        return model_response(BatchAcceptedOut(messages=accepted), 202, {"Preference-Applied": "return=minimal"})
+    return model_response(BatchOut(messages=[MessageOut.from_row(row) for row, _ in stored]), 202)
 
 
 @router.get("/messages/{encoded_key}", response_model=MessageOut)

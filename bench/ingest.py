@@ -1,0 +1,193 @@
+"""Messages accepted per second through the batch submit API, beside a bare insert of the same rows
+into the same database in the same run (asyncpg COPY and executemany on PostgreSQL, sqlite3
+executemany on SQLite). The API is asked for `Prefer: return=minimal` (keys and states back), as a
+bulk sender would; a second row shows the default answer, which echoes every stored message.
+
+    .venv/bin/python -m bench.ingest [--messages N] [--batch B] [--database URL]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+import aiohttp
+import asyncpg
+import uvloop
+
+from bench.common import POSTGRES_URL, ROOT, Results, free_port, fresh_database, wait_for_port
+from commlog.domain.keys import new_key
+from commlog.store.messages import new_message_row
+
+#: Requests in flight at once: enough to keep the server busy while one batch is being written.
+CLIENTS = 4
+API_KEY = "bench-admin-key-0123456789abcdef0123456789"
+
+
+def notification(i: int) -> dict[str, object]:
+    return {
+        "type": "WEB_HOOK",
+        "destination": "https://hooks.example.com/loans",
+        "body": json.dumps({"event": "LOAN_CREATED", "loan": {"id": f"L-{i:07d}", "amount": "1200.00"}}),
+        "event": "LOAN_CREATED",
+        "clientKey": f"client-{i % 1000}",
+    }
+
+
+@contextmanager
+def api_server(database_url: str) -> Iterator[str]:
+    """commlog without its embedded worker, so only ingest is measured."""
+    port = free_port()
+    env = {**os.environ, "COMMLOG_DATABASE_URL": database_url, "COMMLOG_ADMIN_API_KEY": API_KEY}
+    command = [sys.executable, "-m", "commlog.cli", "serve", "--no-worker", "--port", str(port)]
+    process = subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for_port(port, timeout=30)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+async def through_api(base_url: str, count: int, batch: int, minimal: bool = True) -> float:
+    bodies = [
+        json.dumps({"messages": [notification(i) for i in range(start, min(start + batch, count))]}).encode()
+        for start in range(0, count, batch)
+    ]
+    pending = iter(bodies)
+    headers = {"content-type": "application/json", "apiKey": API_KEY}
+    if minimal:
+        headers["Prefer"] = "return=minimal"
+    async with aiohttp.ClientSession(headers=headers) as session:
+
+        async def client() -> None:
+            for body in pending:
+                async with session.post(f"{base_url}/api/messages:batch", data=body) as response:
+                    if response.status != 202:
+                        raise RuntimeError(f"batch refused: {response.status} {await response.text()}")
+                    await response.read()
+
+        began = time.perf_counter()
+        await asyncio.gather(*(client() for _ in range(CLIENTS)))
+        return count / (time.perf_counter() - began)
+
+
+def stored_rows(count: int) -> list[dict[str, object]]:
+    """The rows the API would store for the same notifications."""
+    now = datetime.now(UTC)
+    rows = []
+    for i in range(count):
+        fields = notification(i)
+        fields["client_key"] = fields.pop("clientKey")
+        row = new_message_row("", fields, now)
+        rows.append(row)
+    return rows
+
+
+async def bare_postgres(database_url: str, count: int) -> tuple[float, float]:
+    """COPY, then executemany, of the same rows straight into the messages table."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        workspace_id = await conn.fetchval("SELECT id FROM workspaces LIMIT 1")
+        rates = []
+        for method in ("copy", "executemany"):
+            await conn.execute("DELETE FROM messages")
+            rows = stored_rows(count)
+            for row in rows:
+                row["workspace_id"] = workspace_id
+                row["encoded_key"] = new_key()
+            columns = list(rows[0])
+            records = [tuple(row[c] for c in columns) for row in rows]
+            began = time.perf_counter()
+            if method == "copy":
+                await conn.copy_records_to_table("messages", records=records, columns=columns)
+            else:
+                placeholders = ", ".join(f"${i + 1}" for i in range(len(columns)))
+                await conn.executemany(f"INSERT INTO messages ({', '.join(columns)}) VALUES ({placeholders})", records)
+            rates.append(count / (time.perf_counter() - began))
+        return rates[0], rates[1]
+    finally:
+        await conn.close()
+
+
+def bare_sqlite(database_url: str, count: int) -> float:
+    path = database_url.removeprefix("sqlite:///")
+    conn = sqlite3.connect(path)
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        workspace_id = conn.execute("SELECT id FROM workspaces LIMIT 1").fetchone()[0]
+        conn.execute("DELETE FROM messages")
+        conn.commit()
+        rows = stored_rows(count)
+        columns = list(rows[0])
+        records = []
+        for row in rows:
+            row["workspace_id"] = workspace_id
+            row["encoded_key"] = new_key()
+            for name in ("creation_date", "updated_at", "next_attempt_at"):
+                row[name] = row[name].replace(tzinfo=None).isoformat(sep=" ")  # type: ignore[attr-defined]
+            records.append(tuple(row[c] for c in columns))
+        began = time.perf_counter()
+        with conn:
+            placeholders = ", ".join("?" for _ in columns)
+            conn.executemany(f"INSERT INTO messages ({', '.join(columns)}) VALUES ({placeholders})", records)
+        return count / (time.perf_counter() - began)
+    finally:
+        conn.close()
+
+
+def run(database_url: str, count: int, batch: int, results: Results) -> None:
+    fresh_database(database_url)
+    with api_server(database_url) as base_url:
+        uvloop.run(through_api(base_url, min(count, 5 * batch), batch))  # warm up: caches, connections
+        api_rate = uvloop.run(through_api(base_url, count, batch))
+        full_rate = uvloop.run(through_api(base_url, count, batch, minimal=False))
+    kind = database_url.split(":")[0]
+    if kind.startswith("postgresql"):
+        copy, bare = uvloop.run(bare_postgres(database_url, count))
+        results.add(f"bare COPY ({kind})", count, f"{copy:,.0f}/s", "-", "-", "-")
+        baseline = f"{bare:,.0f}/s (executemany)"
+    else:
+        bare = bare_sqlite(database_url, count)
+        baseline = f"{bare:,.0f}/s"
+    target = ">= 20,000/s" if kind.startswith("postgresql") else "-"
+    results.add(f"bare executemany ({kind})", count, f"{bare:,.0f}/s", "-", "-", "-")
+    results.add(
+        f"batch API, {batch}/batch ({kind})", count, f"{api_rate:,.0f}/s", baseline, f"{api_rate / bare:.0%}", target
+    )
+    results.add(
+        f"  same, answering whole messages ({kind})",
+        count,
+        f"{full_rate:,.0f}/s",
+        baseline,
+        f"{full_rate / bare:.0%}",
+        "-",
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--messages", type=int, default=50_000)
+    parser.add_argument("--batch", type=int, default=500)
+    parser.add_argument("--database", action="append", help="repeatable; default: PostgreSQL and a SQLite file")
+    args = parser.parse_args()
+    databases = args.database or [POSTGRES_URL, f"sqlite:///{Path('/tmp/commlog-bench.db')}"]
+    results = Results("Ingest through the batch API")
+    for url in databases:
+        run(url, args.messages, args.batch, results)
+    results.show()
+
+
+if __name__ == "__main__":
+    main()
