@@ -21,6 +21,52 @@ from commlog.store.database import create_engine, migrate
 
 ROOT = Path(__file__).resolve().parent.parent
 POSTGRES_URL = os.environ.get("COMMLOG_BENCH_POSTGRES_URL", "postgresql://127.0.0.1:5432/commlog_bench")
+#: The administrator's API key of every commlog a benchmark starts.
+API_KEY = "bench-admin-key-0123456789abcdef0123456789"
+#: Deliveries in flight per worker process.
+CONCURRENCY = 200
+
+
+def commlog_env(database_url: str) -> dict[str, str]:
+    return {
+        **os.environ,
+        "COMMLOG_DATABASE_URL": database_url,
+        "COMMLOG_ADMIN_API_KEY": API_KEY,
+        "COMMLOG_WORKER_CONCURRENCY": str(CONCURRENCY),
+    }
+
+
+@contextlib.contextmanager
+def api_server(database_url: str) -> Iterator[str]:
+    """commlog's API without its embedded worker; yields its URL."""
+    port = free_port()
+    command = [sys.executable, "-m", "commlog.cli", "serve", "--no-worker", "--port", str(port)]
+    with _processes([command], database_url):
+        wait_for_port(port, timeout=30)
+        yield f"http://127.0.0.1:{port}"
+
+
+@contextlib.contextmanager
+def worker_processes(database_url: str, count: int) -> Iterator[None]:
+    """`count` commlog workers, stopped with SIGTERM (they finish or hand back what they hold)."""
+    with _processes([[sys.executable, "-m", "commlog.cli", "worker"]] * count, database_url):
+        yield
+
+
+@contextlib.contextmanager
+def _processes(commands: list[list[str]], database_url: str) -> Iterator[None]:
+    env = commlog_env(database_url)
+    processes = [
+        subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for command in commands
+    ]
+    try:
+        yield
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.wait(timeout=30)
 
 
 def free_port() -> int:
@@ -39,10 +85,11 @@ def wait_for_port(port: int, timeout: float = 10) -> None:
 
 
 @contextlib.contextmanager
-def sink_process() -> Iterator[str]:
+def sink_process(fail_first_percent: int = 0) -> Iterator[str]:
     """Start the sink in its own process; yield its URL."""
     port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "bench.sink", str(port)], cwd=ROOT)
+    command = [sys.executable, "-m", "bench.sink", str(port), "--fail-first", str(fail_first_percent)]
+    process = subprocess.Popen(command, cwd=ROOT)
     try:
         wait_for_port(port)
         yield f"http://127.0.0.1:{port}/hook"

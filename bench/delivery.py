@@ -13,10 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import statistics
-import subprocess
-import sys
 import time
 from datetime import timedelta
 
@@ -24,14 +21,13 @@ import aiohttp
 import uvloop
 from sqlalchemy import func, select
 
-from bench.common import POSTGRES_URL, ROOT, Results, fresh_database, sink_process
+from bench.common import CONCURRENCY, POSTGRES_URL, Results, fresh_database, sink_process, worker_processes
 from commlog.domain.clock import utc_now
 from commlog.store.database import create_engine
 from commlog.store.messages import insert_messages, new_message_row
 from commlog.store.tables import attempts, messages
 from commlog.store.workspaces import DEFAULT_WORKSPACE, ensure_workspace
 
-CONCURRENCY = 200
 BODY = '{"event": "LOAN_CREATED", "loan": {"id": "L-%06d", "amount": "1200.00", "currency": "EUR"}}'
 
 
@@ -85,26 +81,9 @@ async def measured_rate(database_url: str, count: int, timeout: float) -> float:
 
 def pipeline(database_url: str, sink_url: str, count: int, workers: int) -> float:
     fresh_database(database_url)
-    due_in = 3.0
-    asyncio.run(load(database_url, sink_url, count, due_in))
-    env = {**os.environ, "COMMLOG_DATABASE_URL": database_url, "COMMLOG_WORKER_CONCURRENCY": str(CONCURRENCY)}
-    processes = [
-        subprocess.Popen(
-            [sys.executable, "-m", "commlog.cli", "worker"],
-            env=env,
-            cwd=ROOT,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        for _ in range(workers)
-    ]
-    try:
+    asyncio.run(load(database_url, sink_url, count, due_in=3.0))
+    with worker_processes(database_url, workers):
         return asyncio.run(measured_rate(database_url, count, timeout=300))
-    finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            process.wait(timeout=30)
 
 
 def run(count: int, database_url: str, results: Results, rounds: int = 3) -> None:

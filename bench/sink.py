@@ -1,25 +1,42 @@
-"""A minimal webhook receiver that answers 200 at once: the destination every delivery benchmark hits.
+"""A minimal webhook receiver: the destination every delivery benchmark hits.
 
-Run as its own process (`python -m bench.sink PORT`) so it does not share an event loop with the
-code being measured.
+    python -m bench.sink PORT [--fail-first PERCENT]
+
+It answers 200 at once; with `--fail-first` it answers 503 to the first attempt of that share of
+messages (chosen by their stable `webhook-id`), so that they are retried. It runs in its own process
+so it does not share an event loop with the code being measured.
 """
 
 from __future__ import annotations
 
-import sys
+import argparse
+import zlib
 
 from aiohttp import web
 
 
-async def _ok(request: web.Request) -> web.Response:
-    await request.read()
-    return web.Response(text="ok")
+def receiver(fail_first_percent: int) -> web.Application:
+    seen: set[str] = set()
+
+    async def answer(request: web.Request) -> web.Response:
+        await request.read()
+        message_id = request.headers.get("webhook-id", "")
+        if fail_first_percent and message_id not in seen and zlib.crc32(message_id.encode()) % 100 < fail_first_percent:
+            seen.add(message_id)
+            return web.Response(status=503, text="try again")
+        return web.Response(text="ok")
+
+    app = web.Application()
+    app.router.add_post("/{tail:.*}", answer)
+    return app
 
 
 def main() -> None:
-    app = web.Application()
-    app.router.add_post("/{tail:.*}", _ok)
-    web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), access_log=None, print=None)
+    parser = argparse.ArgumentParser()
+    parser.add_argument("port", type=int)
+    parser.add_argument("--fail-first", type=int, default=0, metavar="PERCENT")
+    args = parser.parse_args()
+    web.run_app(receiver(args.fail_first), host="127.0.0.1", port=args.port, access_log=None, print=None)
 
 
 if __name__ == "__main__":

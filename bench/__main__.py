@@ -1,0 +1,102 @@
+"""Every benchmark, each at two sizes, in one run; prints the tables and rewrites docs/benchmarks.md.
+
+    .venv/bin/python -m bench                  # default sizes, under 10 minutes on 2 cores
+    .venv/bin/python -m bench --large          # the issue's large sizes
+    .venv/bin/python -m bench --only delivery  # one or more of: SUITES below
+
+Each figure stands beside a baseline measured in the same run (see each module's docstring).
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bench import alternative, delivery, ingest, retry_timeliness
+from bench.common import POSTGRES_URL, ROOT, Results
+
+SQLITE_URL = "sqlite:////tmp/commlog-bench.db"
+
+Suite = Callable[[bool, Results], None]
+
+
+def _ingest(large: bool, results: Results) -> None:
+    for url in (POSTGRES_URL, SQLITE_URL):
+        for count in (100_000, 400_000) if large else (10_000, 40_000):
+            ingest.run(url, count, 500, results)
+
+
+def _delivery(large: bool, results: Results) -> None:
+    for count in (20_000, 100_000) if large else (5_000, 20_000):
+        delivery.run(count, POSTGRES_URL, results)
+
+
+def _alternative(large: bool, results: Results) -> None:
+    for count in (5_000, 20_000) if large else (1_000, 3_000):
+        alternative.run(count, POSTGRES_URL, results)
+
+
+def _retry_timeliness(large: bool, results: Results) -> None:
+    for rate in (500, 1000):
+        retry_timeliness.run(POSTGRES_URL, rate, 30 if large else 8, results)
+
+
+SUITES: dict[str, tuple[str, Suite]] = {
+    "ingest": ("Ingest through the batch API", _ingest),
+    "delivery": ("Webhook delivery through the whole pipeline (PostgreSQL)", _delivery),
+    "alternative": ("commlog beside a Celery + Redis worker", _alternative),
+    "retry": ("Retry timeliness, 30% of first attempts failing (PostgreSQL)", _retry_timeliness),
+}
+
+
+def machine() -> str:
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if "model name" in line
+        ),
+        platform.processor(),
+    )
+    cores = Path("/proc/cpuinfo").read_text().count("processor\t:")
+    postgres = subprocess.run(["psql", "--version"], capture_output=True, text=True).stdout.strip()
+    return f"{cpu}, {cores} cores; Python {platform.python_version()}; {postgres or 'psql not found'}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--large", action="store_true", help="the large sizes (takes much longer)")
+    parser.add_argument("--only", nargs="+", choices=sorted(SUITES), help="run only these")
+    parser.add_argument("--write", type=Path, default=ROOT / "docs" / "benchmarks.md", help="'-' to write nothing")
+    args = parser.parse_args()
+    began = time.monotonic()
+    sections = []
+    for name in args.only or SUITES:
+        title, suite = SUITES[name]
+        results = Results(title)
+        suite(args.large, results)
+        results.show()
+        sections.append(f"## {title}\n\n{results.markdown()}\n")
+    elapsed = time.monotonic() - began
+    if str(args.write) != "-":
+        command = "python -m bench " + " ".join(sys.argv[1:])
+        header = (
+            "# Benchmarks\n\n"
+            f"Made by `{command.strip()}` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC in {elapsed / 60:.1f} minutes.\n"
+            f"Machine: {machine()}.\n\n"
+            "Each figure stands beside a baseline measured in the same run on the same machine; see the\n"
+            "docstring of each module in `bench/` for what exactly is measured.\n\n"
+        )
+        args.write.parent.mkdir(parents=True, exist_ok=True)
+        args.write.write_text(header + "\n".join(sections))
+        print(f"wrote {args.write} ({elapsed / 60:.1f} minutes)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,54 @@
+"""Every benchmark still runs (at a tiny size); the figures themselves are measured by `python -m bench`."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+
+from bench import alternative, delivery, ingest, retry_timeliness
+from bench.common import Results
+
+
+@pytest.fixture
+def bench_database(database_url: str, tmp_path: Path) -> str:
+    """A database of the benchmarks' own beside the suite's (they drop and recreate their schema)."""
+    return f"{database_url}_bench" if database_url.startswith("postgresql") else f"sqlite:///{tmp_path / 'bench.db'}"
+
+
+def measured(results: Results) -> list[str]:
+    """The result column, which must hold a figure for every row."""
+    values = [row[2] for row in results.rows]
+    assert values and all(any(ch.isdigit() for ch in value) for value in values), results.rows
+    return values
+
+
+def test_ingest(bench_database: str) -> None:
+    results = Results("ingest")
+    ingest.run(bench_database, 600, 200, results)
+    assert len(measured(results)) >= 3
+
+
+def test_delivery(bench_database: str) -> None:
+    results = Results("delivery")
+    delivery.run(300, bench_database, results, rounds=1)
+    assert [row[0] for row in results.rows] == ["bare aiohttp client", "deliveries, 1 worker", "deliveries, 2 workers"]
+    measured(results)
+
+
+def test_retry_timeliness(bench_database: str) -> None:
+    results = Results("retry")
+    retry_timeliness.run(bench_database, 100, 1.5, results)
+    assert [row[-1] for row in results.rows] == ["-", "< 250 ms"]
+    measured(results)
+
+
+def test_the_usual_alternative(bench_database: str) -> None:
+    try:
+        socket.create_connection(("127.0.0.1", 6379), timeout=1).close()
+    except OSError:
+        pytest.skip("Redis, Celery's broker, is not running on 127.0.0.1:6379")
+    results = Results("alternative")
+    alternative.run(100, bench_database, results)
+    measured(results)
