@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import httpx
-import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from commlog.domain.clock import FakeClock
@@ -71,12 +70,9 @@ async def test_history_shows_first_send_retries_sweep_and_resends_from_any_key_o
     assert dates == sorted(dates)
 
 
-@pytest.mark.parametrize(("key", "code"), [("nope", 422), ("b" * 32, 404), ("elsewhere", 404)])
-async def test_history_of_a_bad_key(
-    api: httpx.AsyncClient, engine: AsyncEngine, clock: FakeClock, key: str, code: int
-) -> None:
-    if key == "elsewhere":
-        key = await stored_message(engine, await workspace_id(engine, clock.now, "other"), clock.now)
-    response = await api.get(f"/api/messages/{key}/history")
-    assert response.status_code == code
-    assert response.json()["errors"][0]["field"] == "encodedKey"
+async def test_history_of_a_bad_key(api: httpx.AsyncClient, engine: AsyncEngine, clock: FakeClock) -> None:
+    elsewhere = await stored_message(engine, await workspace_id(engine, clock.now, "other"), clock.now)
+    for key, code in (("nope", 422), ("b" * 32, 404), (elsewhere, 404)):
+        response = await api.get(f"/api/messages/{key}/history")
+        assert response.status_code == code, key
+        assert response.json()["errors"][0]["field"] == "encodedKey"

@@ -7,7 +7,6 @@ import json
 from typing import Any
 
 import httpx
-import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from commlog.domain.clock import FakeClock
@@ -135,78 +134,69 @@ async def test_idempotency_key_makes_a_repeat_a_no_op_even_when_concurrent(
     assert other.json()["errors"][0]["field"] == "Idempotency-Key"
 
 
-def _bad_bodies() -> list[Any]:
-    key = "0" * 32
-    return [
-        pytest.param({"encodedKeys": []}, 422, "encodedKeys", "at least one", id="empty"),
-        pytest.param(
-            {"encodedKeys": [f"{i:032x}" for i in range(1001)]}, 422, "encodedKeys", "at most 1000", id="over-1000"
-        ),
-        pytest.param(
-            {"encodedKeys": [key, key]}, 422, "encodedKeys[1]", "duplicate of encodedKeys[0]", id="duplicates"
-        ),
-        pytest.param({"encodedKeys": ["not-a-key"]}, 422, "encodedKeys[0]", "not an encoded key", id="malformed"),
-        pytest.param(
-            {"encodedKeys": ["ABCDEF" + key[6:]]}, 422, "encodedKeys[0]", "not an encoded key", id="uppercase"
-        ),
-        pytest.param({"encodedKeys": "abc"}, 422, "encodedKeys", "valid list", id="not-a-list"),
-        pytest.param({}, 422, "body", "exactly one", id="nothing-named"),
-        pytest.param({"encodedKeys": [key], "colour": "red"}, 422, "colour", "not a known field", id="unknown-field"),
-    ]
+_KEY = "0" * 32
+
+#: Bad bodies for POST /api/messages:resend: (case, body, status, field, words in the message).
+#: One server answers them all: starting one per case would make the suite slow for nothing.
+BAD_BODIES: list[tuple[str, Any, int, str, str]] = [
+    ("empty", {"encodedKeys": []}, 422, "encodedKeys", "at least one"),
+    ("over 1000", {"encodedKeys": [f"{i:032x}" for i in range(1001)]}, 422, "encodedKeys", "at most 1000"),
+    ("duplicates", {"encodedKeys": [_KEY, _KEY]}, 422, "encodedKeys[1]", "duplicate of encodedKeys[0]"),
+    ("malformed", {"encodedKeys": ["not-a-key"]}, 422, "encodedKeys[0]", "not an encoded key"),
+    ("uppercase", {"encodedKeys": ["ABCDEF" + _KEY[6:]]}, 422, "encodedKeys[0]", "not an encoded key"),
+    ("not a list", {"encodedKeys": "abc"}, 422, "encodedKeys", "valid list"),
+    ("nothing named", {}, 422, "body", "exactly one"),
+    ("unknown field", {"encodedKeys": [_KEY], "colour": "red"}, 422, "colour", "not a known field"),
+]
 
 
-@pytest.mark.parametrize(("body", "code", "field", "words"), _bad_bodies())
 async def test_bad_resend_requests_name_the_field_and_resend_nothing(
-    api: httpx.AsyncClient, engine: AsyncEngine, clock: FakeClock, body: Any, code: int, field: str, words: str
+    api: httpx.AsyncClient, engine: AsyncEngine, clock: FakeClock
 ) -> None:
     failed = await stored_message(engine, await workspace_id(engine, clock.now), clock.now)
     before = await message_count(engine)
-    response = await api.post("/api/messages:resend", json=body)
-    assert response.status_code == code, response.text
-    assert any(e["field"] == field and words in e["message"] for e in response.json()["errors"]), response.text
+    for case, body, code, field, words in BAD_BODIES:
+        response = await api.post("/api/messages:resend", json=body)
+        assert response.status_code == code, (case, response.text)
+        errors = response.json()["errors"]
+        assert any(e["field"] == field and words in e["message"] for e in errors), (case, response.text)
     assert await message_count(engine) == before
     assert await children(engine, failed) == []
 
 
-@pytest.mark.parametrize(
-    ("state", "code", "words"),
-    [
-        (MessageState.SENT, 409, "is SENT; only FAILED messages can be resent"),
-        (MessageState.QUEUED, 409, "is QUEUED; only FAILED"),
-        (MessageState.WAITING, 409, "is WAITING; only FAILED"),
-        (None, 404, "no message with encoded key"),
-        ("elsewhere", 404, "no message with encoded key"),
-    ],
-)
 async def test_one_unresendable_key_refuses_the_whole_request(
-    api: httpx.AsyncClient, engine: AsyncEngine, clock: FakeClock, state: Any, code: int, words: str
+    api: httpx.AsyncClient, engine: AsyncEngine, clock: FakeClock
 ) -> None:
     ws = await workspace_id(engine, clock.now)
     good = [await stored_message(engine, ws, clock.now) for _ in range(2)]
-    if state is None:
-        bad = "f" * 32
-    elif state == "elsewhere":
-        bad = await stored_message(engine, await workspace_id(engine, clock.now, "other"), clock.now)
-    else:
-        bad = await stored_message(engine, ws, clock.now, state)
-    response = await api.post("/api/messages:resend", json={"encodedKeys": [good[0], bad, good[1]]})
-    assert response.status_code == code, response.text
-    [error] = response.json()["errors"]
-    assert error["field"] == "encodedKeys[1]"
-    assert bad in error["message"] and words in error["message"]
-    for key in [*good, bad]:
+    bad = {
+        "is SENT; only FAILED messages can be resent": await stored_message(engine, ws, clock.now, MessageState.SENT),
+        "is QUEUED; only FAILED": await stored_message(engine, ws, clock.now, MessageState.QUEUED),
+        "is WAITING; only FAILED": await stored_message(engine, ws, clock.now, MessageState.WAITING),
+        "no message with encoded key": "f" * 32,
+        "no message with encoded key ": await stored_message(
+            engine, await workspace_id(engine, clock.now, "other"), clock.now
+        ),
+    }
+    for words, key in bad.items():
+        response = await api.post("/api/messages:resend", json={"encodedKeys": [good[0], key, good[1]]})
+        assert response.status_code == (404 if "no message" in words else 409), response.text
+        [error] = response.json()["errors"]
+        assert error["field"] == "encodedKeys[1]"
+        assert key in error["message"] and words.strip() in error["message"]
+    for key in [*good, *bad.values()]:
         assert await children(engine, key) == []
         assert (await api.get(f"/api/messages/{key}")).json().get("resentDate") is None
 
 
-@pytest.mark.parametrize("action", ["resend", "reprocess"])
-async def test_malformed_or_unknown_key_in_the_path(api: httpx.AsyncClient, action: str) -> None:
-    malformed = await api.post(f"/api/messages/nope:{action}")
-    assert malformed.status_code == 422
-    assert malformed.json()["errors"][0]["field"] == "encodedKey"
-    unknown = await api.post(f"/api/messages/{'a' * 32}:{action}")
-    assert unknown.status_code == 404
-    assert "a" * 32 in unknown.json()["errors"][0]["message"]
+async def test_malformed_or_unknown_key_in_the_path(api: httpx.AsyncClient) -> None:
+    for action in ("resend", "reprocess"):
+        malformed = await api.post(f"/api/messages/nope:{action}")
+        assert malformed.status_code == 422
+        assert malformed.json()["errors"][0]["field"] == "encodedKey"
+        unknown = await api.post(f"/api/messages/{'a' * 32}:{action}")
+        assert unknown.status_code == 404
+        assert "a" * 32 in unknown.json()["errors"][0]["message"]
 
 
 async def test_reprocess_renders_afresh_from_the_stored_input(
@@ -236,30 +226,24 @@ async def test_reprocess_renders_afresh_from_the_stored_input(
     assert [e["trigger"] for e in history["timeline"]] == ["FIRST_SEND", "REPROCESS", "REPROCESS"]
 
 
-@pytest.mark.parametrize(
-    ("stored_input", "state", "code", "words"),
-    [
-        (None, MessageState.FAILED, 422, "no stored input"),
-        ({"destination": "https://example.com", "body": "Hi {{name}}"}, MessageState.FAILED, 422, "{{name}}"),
-        ({"body": "x"}, MessageState.FAILED, 422, "input.destination"),
-        ({"destination": "https://example.com", "body": "x"}, MessageState.QUEUED, 409, "once it is SENT or FAILED"),
-    ],
-)
-async def test_reprocess_refusals_write_nothing(
-    api: httpx.AsyncClient,
-    engine: AsyncEngine,
-    clock: FakeClock,
-    stored_input: Any,
-    state: MessageState,
-    code: int,
-    words: str,
-) -> None:
-    key = await stored_message(engine, await workspace_id(engine, clock.now), clock.now, state, input=stored_input)
-    response = await api.post(f"/api/messages/{key}:reprocess")
-    assert response.status_code == code, response.text
-    assert words in response.json()["errors"][0]["message"]
-    assert await children(engine, key) == []
-    assert (await api.get(f"/api/messages/{key}")).json()["resentDate"] is None
+#: Messages that cannot be reprocessed: (stored input, state, status, words in the message).
+UNREPROCESSABLE: list[tuple[Any, MessageState, int, str]] = [
+    (None, MessageState.FAILED, 422, "no stored input"),
+    ({"destination": "https://example.com", "body": "Hi {{name}}"}, MessageState.FAILED, 422, "{{name}}"),
+    ({"body": "x"}, MessageState.FAILED, 422, "input.destination"),
+    ({"destination": "https://example.com", "body": "x"}, MessageState.QUEUED, 409, "once it is SENT or FAILED"),
+]
+
+
+async def test_reprocess_refusals_write_nothing(api: httpx.AsyncClient, engine: AsyncEngine, clock: FakeClock) -> None:
+    ws = await workspace_id(engine, clock.now)
+    for stored_input, state, code, words in UNREPROCESSABLE:
+        key = await stored_message(engine, ws, clock.now, state, input=stored_input)
+        response = await api.post(f"/api/messages/{key}:reprocess")
+        assert response.status_code == code, response.text
+        assert words in response.json()["errors"][0]["message"]
+        assert await children(engine, key) == []
+        assert (await api.get(f"/api/messages/{key}")).json()["resentDate"] is None
 
 
 async def test_a_sent_message_can_be_reprocessed_but_not_resent(

@@ -6,18 +6,28 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
+from fastapi import Request, Response
 from fastapi.responses import JSONResponse
+from sqlalchemy import ColumnElement
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from commlog.api.context import AppContext, Caller
 from commlog.api.errors import ApiError, Problem
-from commlog.domain.resend import Refusal
+from commlog.domain.permissions import Permission
+from commlog.domain.resend import Refusal, identifier_problems
 from commlog.store.idempotency import StoredAnswer, find_answer, keep_answer
-from commlog.store.resend import SendAgainRefused
+from commlog.store.resend import (
+    MAX_BULK,
+    BulkResend,
+    Resent,
+    SendAgainRefused,
+    resend_keys,
+    resend_matching,
+)
 
 #: One request's work inside its transaction: the status and JSON body to answer.
 Work = Callable[[AsyncConnection], Awaitable[tuple[int, Any]]]
@@ -31,7 +41,7 @@ def fingerprint(path: str, body: Any) -> str:
 
 async def run_once(
     ctx: AppContext, caller: Caller, idempotency_key: str | None, request_fingerprint: str, work: Work
-) -> JSONResponse:
+) -> Response:
     """Run `work` in one transaction; with an idempotency key, a repeat answers the first answer
     and changes nothing, even when the repeat races the first request."""
     if idempotency_key:
@@ -51,10 +61,66 @@ async def run_once(
         if replay is None:
             raise
         return replay
-    return JSONResponse(body, status_code=status)
+    return _answer(status, body)
 
 
-async def _replay(ctx: AppContext, caller: Caller, key: str, request_fingerprint: str) -> JSONResponse | None:
+def _answer(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
+    """A JSON answer; None answers no body at all (Mambu v2's 202 Accepted)."""
+    if body is None:
+        return Response(status_code=status, headers=headers)
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+async def resend_named(
+    request: Request,
+    ctx: AppContext,
+    caller: Caller,
+    keys: Sequence[str],
+    field: str,
+    idempotency_key: str | None,
+    answer: Callable[[list[Resent]], tuple[int, Any]],
+) -> Response:
+    """Resend the named messages (all or none) and answer in the route's dialect; refusals name
+    each key as `field[i]`."""
+    problems = identifier_problems(keys, field)
+    if problems:
+        raise ApiError(422, [Problem(where, message) for where, message in problems])
+    if len(keys) > 1:
+        caller.require(Permission.RESEND_BULK)
+
+    async def work(conn: AsyncConnection) -> tuple[int, Any]:
+        return answer(await resend_keys(conn, caller.workspace_id, keys, caller.actor, ctx.clock()))
+
+    try:
+        return await run_once(ctx, caller, idempotency_key, fingerprint(request.url.path, list(keys)), work)
+    except SendAgainRefused as refused:
+        raise refused_error(refused, {key: f"{field}[{index}]" for index, key in enumerate(keys)}) from None
+
+
+async def resend_where(
+    request: Request,
+    ctx: AppContext,
+    caller: Caller,
+    condition: ColumnElement[bool],
+    request_body: Any,
+    idempotency_key: str | None,
+    answer: Callable[[BulkResend], tuple[int, Any]],
+    limit: int = MAX_BULK,
+    dry_run: bool = False,
+) -> Response:
+    """Resend every resendable message matching `condition` (by filter, by date); a dry run only
+    counts them, writes nothing and so needs no idempotency."""
+    caller.require(Permission.RESEND_BULK)
+
+    async def work(conn: AsyncConnection) -> tuple[int, Any]:
+        bulk = await resend_matching(conn, caller.workspace_id, condition, caller.actor, ctx.clock(), limit, dry_run)
+        return answer(bulk)
+
+    key = None if dry_run else idempotency_key
+    return await run_once(ctx, caller, key, fingerprint(request.url.path, request_body), work)
+
+
+async def _replay(ctx: AppContext, caller: Caller, key: str, request_fingerprint: str) -> Response | None:
     async with ctx.engine.connect() as conn:
         stored = await find_answer(conn, caller.workspace_id, key)
     if stored is None:
@@ -65,7 +131,7 @@ async def _replay(ctx: AppContext, caller: Caller, key: str, request_fingerprint
             [Problem("Idempotency-Key", f"{key!r} was already used for a different request")],
             "IDEMPOTENCY_KEY_REUSED",
         )
-    return JSONResponse(stored.response, status_code=stored.status_code, headers={"Idempotent-Replayed": "true"})
+    return _answer(stored.status_code, stored.response, {"Idempotent-Replayed": "true"})
 
 
 _STATUS = {

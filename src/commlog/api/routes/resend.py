@@ -3,22 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Depends, Query, Request, Response
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from commlog.api.context import AppContext, Caller, app_context, requires
 from commlog.api.errors import ApiError, Problem, not_found
 from commlog.api.resend_schemas import HistoryOut, ResendIn, ResendOut, RetryStatisticsOut
-from commlog.api.resending import fingerprint, refused_error, run_once
+from commlog.api.resending import fingerprint, refused_error, resend_named, run_once
 from commlog.api.routes.messages import IdempotencyHeader
 from commlog.api.schemas import MessageOut
+from commlog.domain.clock import as_utc
 from commlog.domain.keys import is_key
 from commlog.domain.permissions import Permission
-from commlog.domain.resend import identifier_problems
 from commlog.store.history import message_history
 from commlog.store.messages import get_message
 from commlog.store.resend import Resent, SendAgainRefused, reprocess, resend_keys
@@ -54,7 +53,7 @@ def _send_again_route(action: str, send_again: SendAgain, description: str) -> N
         idempotency_key: IdempotencyHeader = None,
         ctx: AppContext = Depends(app_context),
         caller: Caller = Depends(requires(Permission.RESEND)),
-    ) -> JSONResponse:
+    ) -> Response:
         key = _checked_key(encoded_key)
 
         async def work(conn: AsyncConnection) -> tuple[int, object]:
@@ -93,25 +92,15 @@ async def resend_messages(
     idempotency_key: IdempotencyHeader = None,
     ctx: AppContext = Depends(app_context),
     caller: Caller = Depends(requires(Permission.RESEND)),
-) -> JSONResponse:
+) -> Response:
     """Resend the named FAILED messages (all or none), or every resendable one a filter matches."""
     if body.encoded_keys is None:
         raise ApiError(501, [Problem("filter", "resend by filter waits for the search filter language")])
-    keys = body.encoded_keys
-    problems = identifier_problems(keys, "encodedKeys")
-    if problems:
-        raise ApiError(422, [Problem(field, message) for field, message in problems])
-    if len(keys) > 1:
-        caller.require(Permission.RESEND_BULK)
 
-    async def work(conn: AsyncConnection) -> tuple[int, object]:
-        resent = await resend_keys(conn, caller.workspace_id, keys, caller.actor, ctx.clock())
+    def answer(resent: list[Resent]) -> tuple[int, object]:
         return 202, ResendOut.of_keys(resent).model_dump(mode="json", by_alias=True)
 
-    try:
-        return await run_once(ctx, caller, idempotency_key, fingerprint(request.url.path, body.model_dump()), work)
-    except SendAgainRefused as refused:
-        raise refused_error(refused, {key: f"encodedKeys[{index}]" for index, key in enumerate(keys)}) from None
+    return await resend_named(request, ctx, caller, body.encoded_keys, "encodedKeys", idempotency_key, answer)
 
 
 @router.get("/messages/{encoded_key}/history", response_model=HistoryOut)
@@ -139,16 +128,11 @@ async def read_retry_statistics(
     caller: Caller = Depends(requires(Permission.VIEW_COMMUNICATIONS)),
 ) -> RetryStatisticsOut:
     """Counts by state, type, failure reason and category; retry success rates; a daily series."""
-    end = _utc(end) if end else ctx.clock()
-    start = _utc(start) if start else end - timedelta(days=30)
+    end = as_utc(end) if end else ctx.clock()
+    start = as_utc(start) if start else end - timedelta(days=30)
     if start >= end:
         raise ApiError(422, [Problem("from", "must be before 'to'")])
     if end - start > timedelta(days=MAX_STATS_DAYS):
         raise ApiError(422, [Problem("to", f"the range may span at most {MAX_STATS_DAYS} days")])
     async with ctx.engine.connect() as conn:
         return RetryStatisticsOut.of(await retry_statistics(conn, caller.workspace_id, start, end))
-
-
-def _utc(moment: datetime) -> datetime:
-    """A date without a zone is read as UTC."""
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
