@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -23,10 +24,12 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from commlog.api.app import create_app
+from commlog.channels.registry import build_channels, build_gates
 from commlog.config import Settings
 from commlog.domain.clock import FakeClock
 from commlog.store.database import create_engine, migrate
 from commlog.store.tables import metadata
+from commlog.worker.worker import Worker
 
 from .peers import HttpPeer
 
@@ -137,6 +140,22 @@ async def api(make_api: object) -> AsyncIterator[httpx.AsyncClient]:
 async def peer() -> AsyncIterator[HttpPeer]:
     async with HttpPeer() as server:
         yield server
+
+
+@pytest.fixture
+async def worker(engine: AsyncEngine, settings: Settings, clock: FakeClock) -> AsyncIterator[Worker]:
+    """A worker on the fake clock, stepped by hand with `run_once`."""
+    channels = build_channels(settings, clock)
+    yield Worker(engine, channels, settings, clock, build_gates(settings))
+    for channel in channels.values():
+        await channel.close()
+
+
+@pytest.fixture
+async def api_on_clock(make_api: Any, clock: FakeClock) -> AsyncIterator[httpx.AsyncClient]:
+    """The API (without its own worker) on the same fake clock as `worker`."""
+    async with make_api(clock=clock) as client:
+        yield client
 
 
 @pytest.fixture

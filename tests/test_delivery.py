@@ -20,14 +20,6 @@ from commlog.worker.worker import Worker
 from .peers import HttpPeer, hang, status
 
 
-@pytest.fixture
-async def worker(engine: AsyncEngine, settings: Settings, clock: FakeClock) -> Any:
-    channels = build_channels(settings, clock)
-    yield Worker(engine, channels, settings, clock)
-    for channel in channels.values():
-        await channel.close()
-
-
 async def submit(api: httpx.AsyncClient, destination: str, body: str = '{"event": "LOAN_CREATED"}') -> str:
     response = await api.post("/api/messages", json={"type": "WEB_HOOK", "destination": destination, "body": body})
     assert response.status_code == 202, response.text
@@ -36,12 +28,6 @@ async def submit(api: httpx.AsyncClient, destination: str, body: str = '{"event"
 
 async def read(api: httpx.AsyncClient, key: str) -> dict[str, Any]:
     return dict((await api.get(f"/api/messages/{key}")).json())
-
-
-@pytest.fixture
-async def api_on_clock(make_api: Any, clock: FakeClock) -> Any:
-    async with make_api(clock=clock) as client:
-        yield client
 
 
 async def test_delivers_a_signed_webhook_and_records_the_attempt(

@@ -135,6 +135,13 @@ def test_every_catalogue_entry_explains_itself() -> None:
         (MessageType.EMAIL, "ana@example.com", True),
         (MessageType.EMAIL, "ana@", False),
         (MessageType.SMS, "+40722000111", True),
+        (MessageType.SMS, "0722000111", False),
+        (MessageType.SMS, "+0722000111", False),
+        (MessageType.SMS, "+4072200011122334", False),
+        (MessageType.PUSH, "fGcm:APA91bH-token_1", True),
+        (MessageType.PUSH, "has space token", False),
+        (MessageType.EVENT_STREAM, "orders-service", True),
+        (MessageType.EVENT_STREAM, "no/slashes", False),
     ],
 )
 def test_destinations(kind: MessageType, destination: str, ok: bool) -> None:

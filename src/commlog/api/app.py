@@ -13,6 +13,7 @@ from commlog import __version__
 from commlog.api.context import AppContext, app_context, public
 from commlog.api.errors import install_error_handlers
 from commlog.api.routes import accounts as account_routes
+from commlog.api.routes import channel_settings as channel_settings_routes
 from commlog.api.routes import mambu_resend as mambu_resend_routes
 from commlog.api.routes import messages as message_routes
 from commlog.api.routes import resend as resend_routes
@@ -74,6 +75,7 @@ def create_app(
     app.include_router(resend_routes.router)
     app.include_router(mambu_resend_routes.v1)
     app.include_router(mambu_resend_routes.v2)
+    app.include_router(channel_settings_routes.router)
 
     @app.get("/healthz", tags=["operations"], dependencies=[Depends(public)])
     async def healthz() -> dict[str, str]:

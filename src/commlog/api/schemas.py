@@ -82,6 +82,7 @@ class AttemptOut(CamelModel):
     status_code: int | None
     provider_reply: str | None
     response_excerpt: str | None
+    provider_message_id: str | None
     failure_reason: str | None
     failure_category: str | None
     failure_cause: str | None
@@ -98,6 +99,7 @@ class AttemptOut(CamelModel):
             status_code=row.status_code,
             provider_reply=row.provider_reply,
             response_excerpt=row.response_excerpt,
+            provider_message_id=row.provider_message_id,
             failure_reason=row.failure_reason,
             failure_category=row.failure_category,
             failure_cause=row.failure_cause,

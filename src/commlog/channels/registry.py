@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from commlog.channels.base import Channel, UnconfiguredChannel
+from commlog.channels.email import EmailChannel
 from commlog.channels.webhook import WebhookChannel
 from commlog.config import Settings
 from commlog.domain.clock import Clock, utc_now
@@ -18,7 +19,7 @@ def build_gates(settings: Settings) -> list[DeliveryGate]:
 def build_channels(settings: Settings, clock: Clock = utc_now) -> dict[str, Channel]:
     return {
         MessageType.WEB_HOOK: WebhookChannel(settings.webhook_timeout, settings.worker_concurrency, clock),
-        MessageType.EMAIL: UnconfiguredChannel("EMAIL_SERVICE_NOT_ENABLED", "no SMTP server is configured"),
+        MessageType.EMAIL: EmailChannel(clock),
         MessageType.SMS: UnconfiguredChannel("SMS_SERVICE_NOT_ENABLED", "no SMS provider is configured"),
         MessageType.PUSH: UnconfiguredChannel("OTHER", "no push provider is configured"),
         MessageType.EVENT_STREAM: UnconfiguredChannel("OTHER", "event streams are not available yet"),

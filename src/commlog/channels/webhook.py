@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
-import ssl
 from datetime import UTC, datetime
 
-import aiohttp
 from standardwebhooks.webhooks import Webhook
 
 from commlog.channels.base import OutboundMessage
+from commlog.channels.http import HttpTransport
 from commlog.domain.clock import Clock, utc_now
-from commlog.domain.http_outcomes import EXCERPT_CHARS, classify_http_status, parse_retry_after
+from commlog.domain.http_outcomes import classify_http_status, parse_retry_after
 from commlog.domain.outcome import DeliveryOutcome
 
 USER_AGENT = "commlog-webhooks/0.1"
-#: Bytes of a response body we read, at most: enough for an excerpt, never a whole download.
-READ_LIMIT = 4096
 
 
 def webhook_id(message_key: str) -> str:
@@ -39,19 +35,9 @@ class _Signers:
 
 class WebhookChannel:
     def __init__(self, timeout: float = 10.0, concurrency: int = 200, clock: Clock = utc_now) -> None:
-        self._timeout = aiohttp.ClientTimeout(total=timeout)
-        self._concurrency = concurrency
+        self._http = HttpTransport(timeout, concurrency, USER_AGENT)
         self._clock = clock
-        self._session: aiohttp.ClientSession | None = None
         self._signers = _Signers()
-
-    def _client(self) -> aiohttp.ClientSession:
-        if self._session is None:
-            connector = aiohttp.TCPConnector(limit=self._concurrency, ttl_dns_cache=60)
-            self._session = aiohttp.ClientSession(
-                connector=connector, timeout=self._timeout, headers={"User-Agent": USER_AGENT}
-            )
-        return self._session
 
     def signed_headers(self, message: OutboundMessage, when: datetime) -> dict[str, str]:
         headers = {"content-type": "application/json"}
@@ -67,27 +53,11 @@ class WebhookChannel:
 
     async def deliver(self, message: OutboundMessage) -> DeliveryOutcome:
         headers = self.signed_headers(message, self._clock())
-        try:
-            async with self._client().post(
-                message.destination, data=message.body.encode(), headers=headers, allow_redirects=False
-            ) as response:
-                excerpt = (await response.content.read(READ_LIMIT)).decode("utf-8", "replace")
-                retry_after = parse_retry_after(response.headers.get("Retry-After"), self._clock())
-                return classify_http_status(response.status, excerpt, retry_after)
-        except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
-            return DeliveryOutcome.failure("TIMEOUT", f"no answer within {self._timeout.total}s ({exc!r})"[:500])
-        except aiohttp.ClientConnectorDNSError as exc:
-            return DeliveryOutcome.failure("DNS_FAILURE", str(exc)[:EXCERPT_CHARS])
-        except (aiohttp.ClientConnectorCertificateError, aiohttp.ClientSSLError, ssl.SSLError) as exc:
-            return DeliveryOutcome.failure("TLS_ERROR", str(exc)[:EXCERPT_CHARS])
-        except aiohttp.ClientConnectorError as exc:
-            return DeliveryOutcome.failure("CONNECTION_REFUSED", str(exc)[:EXCERPT_CHARS])
-        except aiohttp.InvalidURL as exc:
-            return DeliveryOutcome.failure("INVALID_HTTP_PROTOCOL", f"not a valid URL: {exc}"[:EXCERPT_CHARS])
-        except (aiohttp.ClientError, asyncio.IncompleteReadError, OSError) as exc:
-            return DeliveryOutcome.failure("HTTP_ERROR_WHILE_SENDING", f"{type(exc).__name__}: {exc}"[:500])
+        reply = await self._http.post(message.destination, data=message.body.encode(), headers=headers)
+        if isinstance(reply, DeliveryOutcome):
+            return reply
+        retry_after = parse_retry_after(reply.headers.get("Retry-After"), self._clock())
+        return classify_http_status(reply.status, reply.text, retry_after)
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        await self._http.close()

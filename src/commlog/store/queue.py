@@ -109,6 +109,7 @@ def _attempt_values(r: AttemptResult) -> dict[str, Any]:
         "status_code": r.outcome.status_code,
         "provider_reply": r.outcome.provider_reply,
         "response_excerpt": r.outcome.response_excerpt,
+        "provider_message_id": r.outcome.provider_message_id,
         "failure_reason": r.outcome.failure_reason,
         "failure_category": _category(r.outcome),
         "failure_cause": r.outcome.failure_cause,
@@ -174,13 +175,14 @@ _RECORD_OVER_ARRAYS = text(
     )
     INSERT INTO attempts (
         message_key, number, trigger, triggered_by, started_at, duration_ms, sent, status_code,
-        provider_reply, response_excerpt, failure_reason, failure_category, failure_cause
+        provider_reply, response_excerpt, provider_message_id, failure_reason, failure_category, failure_cause
     )
     SELECT * FROM unnest(
         CAST(:a_message_key AS text[]), CAST(:a_number AS integer[]), CAST(:a_trigger AS text[]),
         CAST(:a_triggered_by AS text[]), CAST(:a_started_at AS timestamptz[]),
         CAST(:a_duration_ms AS double precision[]), CAST(:a_sent AS boolean[]), CAST(:a_status_code AS integer[]),
-        CAST(:a_provider_reply AS text[]), CAST(:a_response_excerpt AS text[]), CAST(:a_failure_reason AS text[]),
+        CAST(:a_provider_reply AS text[]), CAST(:a_response_excerpt AS text[]),
+        CAST(:a_provider_message_id AS text[]), CAST(:a_failure_reason AS text[]),
         CAST(:a_failure_category AS text[]), CAST(:a_failure_cause AS text[])
     )
     """

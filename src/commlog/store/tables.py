@@ -120,6 +120,8 @@ attempts = Table(
     Column("status_code", Integer),
     Column("provider_reply", Text),
     Column("response_excerpt", Text),
+    #: The provider's id for what it accepted (an email's Message-ID, an SMS sid, a push message name).
+    Column("provider_message_id", String(255)),
     Column("failure_reason", String(64)),
     Column("failure_category", String(16)),
     Column("failure_cause", Text),

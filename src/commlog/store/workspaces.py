@@ -135,3 +135,18 @@ async def take_sweep_turn(conn: AsyncConnection, workspace: Workspace, now: date
         .values(last_sweep_at=now)
     )
     return result.rowcount == 1
+
+
+async def set_channel_settings(
+    conn: AsyncConnection, workspace_id: str, channel: str, settings: dict[str, Any] | None
+) -> None:
+    """Replace (or with None remove) one channel's provider settings, leaving the others as they are."""
+    current = (
+        await conn.execute(
+            select(workspaces.c.channel_settings).where(workspaces.c.id == workspace_id).with_for_update()
+        )
+    ).scalar_one()
+    updated = {k: v for k, v in (current or {}).items() if k != channel}
+    if settings is not None:
+        updated[channel] = settings
+    await conn.execute(update(workspaces).where(workspaces.c.id == workspace_id).values(channel_settings=updated))

@@ -25,7 +25,8 @@ from commlog.store.workspaces import (
 router = APIRouter(prefix="/api/settings", tags=["settings"])
 
 
-async def _workspace(ctx: AppContext, workspace_id: str) -> Workspace:
+async def workspace_of(ctx: AppContext, workspace_id: str) -> Workspace:
+    """The caller's workspace with its settings; 404 if it is gone."""
     async with ctx.engine.connect() as conn:
         workspace = await get_workspace(conn, workspace_id)
     if workspace is None:
@@ -49,7 +50,7 @@ def signing_secret_problem(secret: str) -> str | None:
 async def read_webhook_settings(
     ctx: AppContext = Depends(app_context), caller: Caller = Depends(requires(Permission.MANAGE_SETTINGS))
 ) -> WebhookSettings:
-    workspace = await _workspace(ctx, caller.workspace_id)
+    workspace = await workspace_of(ctx, caller.workspace_id)
     return WebhookSettings(signing_secret=workspace.signing_secret)
 
 
@@ -73,7 +74,7 @@ async def write_webhook_settings(
 async def read_retry_policy(
     ctx: AppContext = Depends(app_context), caller: Caller = Depends(requires(Permission.MANAGE_SETTINGS))
 ) -> dict[str, Any]:
-    return policy_to_json((await _workspace(ctx, caller.workspace_id)).retry_policy)
+    return policy_to_json((await workspace_of(ctx, caller.workspace_id)).retry_policy)
 
 
 @router.put("/retry-policy")

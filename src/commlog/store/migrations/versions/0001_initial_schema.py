@@ -101,6 +101,7 @@ def upgrade() -> None:
         sa.Column("status_code", sa.Integer(), nullable=True),
         sa.Column("provider_reply", sa.Text(), nullable=True),
         sa.Column("response_excerpt", sa.Text(), nullable=True),
+        sa.Column("provider_message_id", sa.String(length=255), nullable=True),
         sa.Column("failure_reason", sa.String(length=64), nullable=True),
         sa.Column("failure_category", sa.String(length=16), nullable=True),
         sa.Column("failure_cause", sa.Text(), nullable=True),

@@ -1,0 +1,90 @@
+"""HTTP plumbing shared by every HTTP-based channel (webhook, SMS, push).
+
+One pooled aiohttp session per channel, a bounded read of each reply, and one mapping of what can
+go wrong on the way (timeout, refused connection, DNS, TLS) onto the failure catalogue, so each
+provider adapter only says what its provider's replies mean.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import ssl
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+
+from commlog.domain.http_outcomes import EXCERPT_CHARS
+from commlog.domain.outcome import DeliveryOutcome
+
+#: Bytes of a response body we read, at most: enough for an excerpt or an error body, never a download.
+READ_LIMIT = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class HttpReply:
+    status: int
+    headers: Mapping[str, str]
+    text: str
+
+    def json(self) -> Any:
+        """The body as JSON, or None when it is not JSON (a proxy's HTML error page, say)."""
+        try:
+            return json.loads(self.text)
+        except ValueError:
+            return None
+
+    @property
+    def excerpt(self) -> str:
+        return self.text[:EXCERPT_CHARS]
+
+
+class HttpTransport:
+    def __init__(self, timeout: float, concurrency: int, user_agent: str) -> None:
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._concurrency = concurrency
+        self._user_agent = user_agent
+        self._session: aiohttp.ClientSession | None = None
+
+    def _client(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            connector = aiohttp.TCPConnector(limit=self._concurrency, ttl_dns_cache=60)
+            self._session = aiohttp.ClientSession(
+                connector=connector, timeout=self._timeout, headers={"User-Agent": self._user_agent}
+            )
+        return self._session
+
+    async def post(
+        self,
+        url: str,
+        *,
+        data: bytes | Mapping[str, str],
+        headers: Mapping[str, str] | None = None,
+        auth: aiohttp.BasicAuth | None = None,
+    ) -> HttpReply | DeliveryOutcome:
+        """The reply, whatever its status; a failure outcome when no reply came."""
+        try:
+            async with self._client().post(
+                url, data=data, headers=headers, auth=auth, allow_redirects=False
+            ) as response:
+                body = (await response.content.read(READ_LIMIT)).decode("utf-8", "replace")
+                return HttpReply(response.status, response.headers, body)
+        except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
+            return DeliveryOutcome.failure("TIMEOUT", f"no answer within {self._timeout.total}s ({exc!r})"[:500])
+        except aiohttp.ClientConnectorDNSError as exc:
+            return DeliveryOutcome.failure("DNS_FAILURE", str(exc)[:EXCERPT_CHARS])
+        except (aiohttp.ClientConnectorCertificateError, aiohttp.ClientSSLError, ssl.SSLError) as exc:
+            return DeliveryOutcome.failure("TLS_ERROR", str(exc)[:EXCERPT_CHARS])
+        except aiohttp.ClientConnectorError as exc:
+            return DeliveryOutcome.failure("CONNECTION_REFUSED", str(exc)[:EXCERPT_CHARS])
+        except aiohttp.InvalidURL as exc:
+            return DeliveryOutcome.failure("INVALID_HTTP_PROTOCOL", f"not a valid URL: {exc}"[:EXCERPT_CHARS])
+        except (aiohttp.ClientError, asyncio.IncompleteReadError, OSError) as exc:
+            return DeliveryOutcome.failure("HTTP_ERROR_WHILE_SENDING", f"{type(exc).__name__}: {exc}"[:500])
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
