@@ -27,6 +27,15 @@ def status(code: int, text: str = "", headers: dict[str, str] | None = None) -> 
     return reply
 
 
+def json_reply(code: int, document: Any, headers: dict[str, str] | None = None) -> Reply:
+    """Answer as a provider's API does: a status and a JSON document."""
+
+    async def reply(_request: web.Request) -> web.StreamResponse:
+        return web.json_response(document, status=code, headers=headers)
+
+    return reply
+
+
 def hang(seconds: float = 60) -> Reply:
     async def reply(_request: web.Request) -> web.StreamResponse:
         await asyncio.sleep(seconds)

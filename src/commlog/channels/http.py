@@ -16,7 +16,9 @@ from typing import Any
 
 import aiohttp
 
-from commlog.domain.http_outcomes import EXCERPT_CHARS
+from commlog.domain.clock import Clock
+from commlog.domain.failures import FailureCategory, describe
+from commlog.domain.http_outcomes import EXCERPT_CHARS, parse_retry_after
 from commlog.domain.outcome import DeliveryOutcome
 
 #: Bytes of a response body we read, at most: enough for an excerpt or an error body, never a download.
@@ -41,6 +43,32 @@ class HttpReply:
         return self.text[:EXCERPT_CHARS]
 
 
+def provider_failure(reason: str, reply: HttpReply, provider_reply: str | None, clock: Clock) -> DeliveryOutcome:
+    """A provider's refusal, keeping its own words; its Retry-After counts unless retrying cannot help."""
+    retry_after = None
+    if describe(reason).category is not FailureCategory.NON_RETRYABLE:
+        retry_after = parse_retry_after(reply.headers.get("Retry-After"), clock())
+    return DeliveryOutcome.failure(
+        reason,
+        f"HTTP {reply.status}: {provider_reply}"[:EXCERPT_CHARS] if provider_reply else f"HTTP {reply.status}",
+        status_code=reply.status,
+        provider_reply=provider_reply[:EXCERPT_CHARS] if provider_reply else None,
+        response_excerpt=reply.excerpt,
+        retry_after=retry_after,
+    )
+
+
+def accepted(reply: HttpReply, provider_message_id: Any, provider_reply: str | None = None) -> DeliveryOutcome:
+    """A provider took the message; its id for it is recorded when it gave one."""
+    return DeliveryOutcome(
+        sent=True,
+        status_code=reply.status,
+        provider_reply=provider_reply,
+        response_excerpt=reply.excerpt,
+        provider_message_id=str(provider_message_id)[:255] if provider_message_id else None,
+    )
+
+
 class HttpTransport:
     def __init__(self, timeout: float, concurrency: int, user_agent: str) -> None:
         self._timeout = aiohttp.ClientTimeout(total=timeout)
@@ -62,13 +90,10 @@ class HttpTransport:
         *,
         data: bytes | Mapping[str, str],
         headers: Mapping[str, str] | None = None,
-        auth: aiohttp.BasicAuth | None = None,
     ) -> HttpReply | DeliveryOutcome:
         """The reply, whatever its status; a failure outcome when no reply came."""
         try:
-            async with self._client().post(
-                url, data=data, headers=headers, auth=auth, allow_redirects=False
-            ) as response:
+            async with self._client().post(url, data=data, headers=headers, allow_redirects=False) as response:
                 body = (await response.content.read(READ_LIMIT)).decode("utf-8", "replace")
                 return HttpReply(response.status, response.headers, body)
         except (TimeoutError, aiohttp.ServerTimeoutError) as exc:

@@ -136,6 +136,8 @@ class GatewaySettings(ProviderSettings):
     format: GatewayFormat = GatewayFormat.JSON
     template: Annotated[str, StringConstraints(min_length=1, max_length=8192)]
     from_number: Annotated[str, StringConstraints(min_length=1, max_length=32)] | None = None
+    #: Where a JSON reply names the gateway's id for the message, if it does.
+    message_id_field: Annotated[str, StringConstraints(min_length=1, max_length=100)] | None = None
     #: Extra request headers, typically credentials: all treated as secrets.
     headers: dict[Annotated[str, StringConstraints(pattern=r"^[!#-'*+.0-9A-Z^-z|~-]{1,100}$")], Secret] = {}
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from commlog.channels.base import Channel, UnconfiguredChannel
 from commlog.channels.email import EmailChannel
+from commlog.channels.sms import SmsChannel
 from commlog.channels.webhook import WebhookChannel
 from commlog.config import Settings
 from commlog.domain.clock import Clock, utc_now
@@ -20,7 +21,7 @@ def build_channels(settings: Settings, clock: Clock = utc_now) -> dict[str, Chan
     return {
         MessageType.WEB_HOOK: WebhookChannel(settings.webhook_timeout, settings.worker_concurrency, clock),
         MessageType.EMAIL: EmailChannel(clock),
-        MessageType.SMS: UnconfiguredChannel("SMS_SERVICE_NOT_ENABLED", "no SMS provider is configured"),
+        MessageType.SMS: SmsChannel(settings.webhook_timeout, settings.worker_concurrency, clock),
         MessageType.PUSH: UnconfiguredChannel("OTHER", "no push provider is configured"),
         MessageType.EVENT_STREAM: UnconfiguredChannel("OTHER", "event streams are not available yet"),
     }

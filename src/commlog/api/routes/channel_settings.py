@@ -45,7 +45,11 @@ def _shown(channel: MessageType, stored: dict[str, Any] | None) -> dict[str, Any
 
 def _problems(error: ValidationError) -> list[Problem]:
     problems = []
-    for problem in problems_from_validation(error.errors()):
+    errors = [
+        {**e, "loc": ("provider",)} if e["type"] in ("union_tag_invalid", "union_tag_not_found") else e
+        for e in error.errors()
+    ]
+    for problem in problems_from_validation(errors):
         field = problem.field
         for tag in ("TWILIO.", "HTTP_GATEWAY."):  # the provider tag pydantic puts in front of a field
             field = field.removeprefix(tag)
