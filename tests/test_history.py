@@ -10,10 +10,8 @@ from commlog.worker.worker import Worker
 
 from .factories import stored_message, workspace_id
 from .peers import HttpPeer, status
-from .test_delivery import api_on_clock, submit, worker
+from .test_delivery import submit
 from .test_resend import ACTOR
-
-__all__ = ["api_on_clock", "worker"]
 
 
 async def test_history_shows_first_send_retries_sweep_and_resends_from_any_key_of_the_chain(

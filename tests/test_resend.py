@@ -15,9 +15,7 @@ from commlog.worker.worker import Worker
 
 from .factories import children, message_count, stored_message, workspace_id
 from .peers import HttpPeer, status
-from .test_delivery import api_on_clock, read, worker
-
-__all__ = ["api_on_clock", "worker"]
+from .test_delivery import read
 
 #: Who the test clients are: the admin API key every test app starts with.
 ACTOR = "key:admin"
