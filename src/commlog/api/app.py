@@ -15,6 +15,7 @@ from commlog.api.errors import install_error_handlers
 from commlog.api.routes import accounts as account_routes
 from commlog.api.routes import channel_settings as channel_settings_routes
 from commlog.api.routes import mambu_resend as mambu_resend_routes
+from commlog.api.routes import mambu_v1, mambu_v2, message_log
 from commlog.api.routes import messages as message_routes
 from commlog.api.routes import resend as resend_routes
 from commlog.api.routes import sessions as session_routes
@@ -68,6 +69,10 @@ def create_app(
 
     app = FastAPI(title="commlog", version=__version__, lifespan=lifespan)
     install_error_handlers(app)
+    # Search (issue 3): Mambu v1, Mambu v2 and seed 002's log.
+    app.include_router(mambu_v1.router)
+    app.include_router(mambu_v2.router)
+    app.include_router(message_log.router)
     app.include_router(message_routes.router)
     app.include_router(settings_routes.router)
     app.include_router(account_routes.router)

@@ -104,6 +104,12 @@ messages = Table(
     Index("ix_messages_ws_state_created", "workspace_id", "state", "creation_date"),
     Index("ix_messages_parent", "parent_key"),
     Index("ix_messages_root", "root_key"),
+    # Search (issue 3): the seed's filters, each newest first within a workspace.
+    Index("ix_messages_ws_event_created", "workspace_id", "event", "creation_date"),
+    Index("ix_messages_ws_type_created", "workspace_id", "type", "creation_date"),
+    Index("ix_messages_ws_client_key_created", "workspace_id", "client_key", "creation_date"),
+    Index("ix_messages_ws_group_key_created", "workspace_id", "group_key", "creation_date"),
+    Index("ix_messages_ws_user_key_created", "workspace_id", "user_key", "creation_date"),
 )
 
 attempts = Table(

@@ -19,6 +19,9 @@ down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
+#: Message columns searched by workspace and the column, newest first (issue 3).
+SEARCH_INDEXED = ("event", "type", "client_key", "group_key", "user_key")
+
 
 def upgrade() -> None:
     op.create_table(
@@ -87,6 +90,8 @@ def upgrade() -> None:
         batch_op.create_index("ix_messages_root", ["root_key"], unique=False)
         batch_op.create_index("ix_messages_ws_created", ["workspace_id", "creation_date"], unique=False)
         batch_op.create_index("ix_messages_ws_state_created", ["workspace_id", "state", "creation_date"], unique=False)
+        for column in SEARCH_INDEXED:
+            batch_op.create_index(f"ix_messages_ws_{column}_created", ["workspace_id", column, "creation_date"])
 
     op.create_table(
         "attempts",
@@ -212,6 +217,8 @@ def downgrade() -> None:
     op.drop_table("attempts")
     with op.batch_alter_table("messages", schema=None) as batch_op:
         batch_op.drop_index("ix_messages_ws_state_created")
+        for column in SEARCH_INDEXED:
+            batch_op.drop_index(f"ix_messages_ws_{column}_created")
         batch_op.drop_index("ix_messages_ws_created")
         batch_op.drop_index("ix_messages_root")
         batch_op.drop_index("ix_messages_parent")

@@ -1,0 +1,181 @@
+"""Searching the log: a `Filter` compiled to SQLAlchemy Core, a page of rows, the total, a cursor.
+
+Values are always bound parameters. Every order ends with the encoded key, so it is total and a
+keyset cursor (the last row's sort value and key) resumes exactly where a page ended: deep pages
+cost the same as the first, and rows that arrive meanwhile are neither skipped nor repeated.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, tzinfo
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, String, and_, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from commlog.domain.filters import (
+    Direction,
+    Equals,
+    Filter,
+    IsEmpty,
+    OneOf,
+    Predicate,
+    Range,
+    Sort,
+    StartsWith,
+    Value,
+)
+from commlog.store.tables import messages
+
+key_column = messages.c.encoded_key
+
+
+class CursorError(ValueError):
+    """A cursor that is not one of ours, or that belongs to another order."""
+
+
+def _bind(value: Value) -> Any:
+    """Decimals become int or float: SQLite's driver binds neither Decimal nor the numeric type we'd want."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    return value
+
+
+def condition(predicate: Predicate) -> ColumnElement[bool]:
+    column: ColumnElement[Any] = messages.c[predicate.attribute]
+    lowered: ColumnElement[str] = func.lower(column, type_=String)
+    if isinstance(predicate, Equals):
+        if predicate.case_sensitive:
+            equal: ColumnElement[bool] = column == _bind(predicate.value)
+            return equal
+        return lowered == str(predicate.value).lower()
+    if isinstance(predicate, OneOf):
+        return column.in_([_bind(v) for v in predicate.values])
+    if isinstance(predicate, StartsWith):
+        if predicate.case_sensitive:
+            return func.substr(column, 1, len(predicate.prefix)) == predicate.prefix
+        return lowered.startswith(predicate.prefix.lower(), autoescape=True)
+    if isinstance(predicate, IsEmpty):
+        return column.is_(None) if predicate.empty else column.is_not(None)
+    return _range(column, predicate)
+
+
+def _range(column: Any, predicate: Range) -> ColumnElement[bool]:
+    parts = []
+    if predicate.lower is not None:
+        lower = _bind(predicate.lower)
+        parts.append(column > lower if predicate.lower_exclusive else column >= lower)
+    if predicate.upper is not None:
+        upper = _bind(predicate.upper)
+        parts.append(column <= upper if predicate.upper_inclusive else column < upper)
+    return and_(*parts)
+
+
+def where(workspace_id: str, filter_: Filter, now: datetime, zone: tzinfo) -> list[ColumnElement[bool]]:
+    return [messages.c.workspace_id == workspace_id, *(condition(p) for p in filter_.predicates(now, zone))]
+
+
+def _order(sort: Sort) -> list[Any]:
+    column = messages.c[sort.field.spec.attribute]
+    if sort.direction is Direction.ASC:
+        return [column.asc(), key_column.asc()] if column is not key_column else [key_column.asc()]
+    return [column.desc(), key_column.desc()] if column is not key_column else [key_column.desc()]
+
+
+# Cursors: the last row's sort value and key, with the order they belong to, as URL-safe text.
+
+
+def _sort_value(row: Any, sort: Sort) -> Any:
+    value = getattr(row, sort.field.spec.attribute)
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
+def encode_cursor(row: Any, sort: Sort) -> str:
+    data = [sort.field.name, sort.direction.value, _sort_value(row, sort), row.encoded_key]
+    return base64.urlsafe_b64encode(json.dumps(data, separators=(",", ":")).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, sort: Sort) -> tuple[Any, str]:
+    """The sort value and key a cursor resumes after; CursorError if it is foreign or for another order."""
+    try:
+        field, direction, value, key = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except (binascii.Error, ValueError, TypeError):
+        raise CursorError("is not a cursor this API gave out") from None
+    if (field, direction) != (sort.field.name, sort.direction.value) or not isinstance(key, str):
+        raise CursorError("belongs to another sort order; start again without a cursor")
+    if sort.field.spec.data_type.name.startswith("DATE"):
+        try:
+            value = datetime.fromisoformat(value)
+        except (TypeError, ValueError):
+            raise CursorError("is not a cursor this API gave out") from None
+    return value, key
+
+
+def _after(sort: Sort, cursor: str) -> ColumnElement[bool]:
+    if not sort.field.spec.required:
+        raise CursorError(f"cursors need an order on a field every message has, not {sort.field.name}")
+    value, key = decode_cursor(cursor, sort)
+    column = messages.c[sort.field.spec.attribute]
+    if column is key_column:
+        return key_column > key if sort.direction is Direction.ASC else key_column < key
+    # `col <= v AND (col < v OR key < k)`: the first half is an index range, the second the tie-break.
+    if sort.direction is Direction.ASC:
+        return and_(column >= value, or_(column > value, key_column > key))
+    return and_(column <= value, or_(column < value, key_column < key))
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """Which rows: skip `offset`, or resume after `cursor` (a keyset cursor from a previous page)."""
+
+    limit: int = 50
+    offset: int = 0
+    cursor: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SearchResult:
+    rows: Sequence[Any]
+    #: The number of matching messages, when asked for.
+    total: int | None
+    #: Whether rows follow this page.
+    has_more: bool
+    #: Resumes after the last row; None when this page was the last or the order cannot resume.
+    next_cursor: str | None
+
+
+def search_query(workspace_id: str, filter_: Filter, now: datetime, zone: tzinfo, page: Page) -> Select[Any]:
+    """The page's SELECT; one more row than the limit is read to know whether another page follows."""
+    clauses = where(workspace_id, filter_, now, zone)
+    if page.cursor is not None:
+        clauses.append(_after(filter_.sort, page.cursor))
+    query = select(messages).where(*clauses).order_by(*_order(filter_.sort)).limit(page.limit + 1)
+    return query.offset(page.offset) if page.offset else query
+
+
+async def search_messages(
+    conn: AsyncConnection,
+    workspace_id: str,
+    filter_: Filter,
+    now: datetime,
+    zone: tzinfo,
+    page: Page,
+    *,
+    with_total: bool = False,
+) -> SearchResult:
+    """A page of the workspace's messages matching `filter_`, in its order; CursorError for a bad cursor."""
+    rows = list(await conn.execute(search_query(workspace_id, filter_, now, zone, page)))
+    more = len(rows) > page.limit
+    rows = rows[: page.limit]
+    total = None
+    if with_total:
+        counting = select(func.count()).select_from(messages).where(*where(workspace_id, filter_, now, zone))
+        total = int((await conn.execute(counting)).scalar_one())
+    next_cursor = encode_cursor(rows[-1], filter_.sort) if more and filter_.sort.field.spec.required else None
+    return SearchResult(rows, total, more, next_cursor)
