@@ -26,6 +26,7 @@ from commlog.domain.clock import Clock, utc_now
 from commlog.store.database import create_engine
 from commlog.store.first_run import FirstRun, ensure_admin
 from commlog.store.workspaces import DEFAULT_WORKSPACE, ensure_workspace
+from commlog.web.dashboard import install_dashboard
 from commlog.worker.worker import Worker
 
 
@@ -81,6 +82,7 @@ def create_app(
     app.include_router(mambu_resend_routes.v1)
     app.include_router(mambu_resend_routes.v2)
     app.include_router(channel_settings_routes.router)
+    install_dashboard(app)
 
     @app.get("/healthz", tags=["operations"], dependencies=[Depends(public)])
     async def healthz() -> dict[str, str]:

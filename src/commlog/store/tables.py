@@ -1,5 +1,5 @@
 """The schema: workspaces, messages (the log and the queue), attempts (the retry history), and
-who may use them: users, API keys, sign-in sessions and the audit trail."""
+who may use them: users, API keys, sign-in sessions and the audit trail; the dashboard's saved views."""
 
 from __future__ import annotations
 
@@ -203,4 +203,20 @@ audit_log = Table(
     Column("details", JSON, nullable=False),
     Column("source_ip", String(64)),
     Index("ix_audit_log_ws_at", "workspace_id", "at"),
+)
+
+#: The dashboard's custom views (seed 000): a named filter, columns and sort, kept for their owner
+#: or shared with the whole workspace.
+saved_views = Table(
+    "saved_views",
+    metadata,
+    Column("id", KEY, primary_key=True),
+    Column("workspace_id", KEY, ForeignKey("workspaces.id"), nullable=False),
+    Column("owner", String(64), nullable=False),
+    Column("name", String(80), nullable=False),
+    Column("shared", Boolean, nullable=False),
+    #: The view as the communication log's query string carries it: conditions, columns, sort.
+    Column("definition", JSON, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    UniqueConstraint("workspace_id", "owner", "name"),
 )

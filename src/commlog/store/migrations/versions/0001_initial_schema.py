@@ -197,8 +197,25 @@ def upgrade() -> None:
     with op.batch_alter_table("audit_log", schema=None) as batch_op:
         batch_op.create_index("ix_audit_log_ws_at", ["workspace_id", "at"], unique=False)
 
+    op.create_table(
+        "saved_views",
+        sa.Column("id", sa.String(length=32), nullable=False),
+        sa.Column("workspace_id", sa.String(length=32), nullable=False),
+        sa.Column("owner", sa.String(length=64), nullable=False),
+        sa.Column("name", sa.String(length=80), nullable=False),
+        sa.Column("shared", sa.Boolean(), nullable=False),
+        sa.Column("definition", sa.JSON(), nullable=False),
+        sa.Column("created_at", UTCDateTime(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["workspace_id"], ["workspaces.id"], name=op.f("fk_saved_views_workspace_id_workspaces")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_saved_views")),
+        sa.UniqueConstraint("workspace_id", "owner", "name", name=op.f("uq_saved_views_workspace_id_owner_name")),
+    )
+
 
 def downgrade() -> None:
+    op.drop_table("saved_views")
     with op.batch_alter_table("audit_log", schema=None) as batch_op:
         batch_op.drop_index("ix_audit_log_ws_at")
     op.drop_table("audit_log")
