@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import Field, model_validator
 
 from commlog.api.schemas import AttemptOut, CamelModel, Date
+from commlog.api.search_schemas import Criterion
 from commlog.domain.resend import MAX_IDENTIFIERS
 from commlog.store.history import History, HistoryEvent
 from commlog.store.resend import MAX_BULK, BulkResend, Resent
@@ -18,7 +19,9 @@ class ResendIn(CamelModel):
     """Resend named messages, or every FAILED message a filter matches (dry run: only count them)."""
 
     encoded_keys: list[str] | None = Field(None, description=f"at most {MAX_IDENTIFIERS} encoded keys")
-    filter: list[dict[str, object]] | None = Field(None, description="criteria in the search filter language")
+    filter: list[Criterion] | None = Field(
+        None, description="Mambu v2 search criteria (field, operator, value, secondValue, values), all must match"
+    )
     dry_run: bool = False
     limit: int = Field(MAX_BULK, ge=1, le=MAX_BULK, description="resend at most this many matching messages")
 

@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Mapping, Sequence
+from datetime import tzinfo
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import TypeAdapter, ValidationError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from commlog.api.context import AppContext, Caller
 from commlog.api.errors import ApiError, Problem, problems_from_validation
-from commlog.domain.filters import Direction, Field, Filter, FilterError, RawCondition, Sort, build_filter
+from commlog.api.search_schemas import Criterion
+from commlog.domain.filters import V2_FIELDS, Direction, Field, Filter, FilterError, RawCondition, Sort, build_filter
 from commlog.store.search import CursorError, Page, SearchResult, search_messages
 from commlog.store.workspaces import get_workspace
 
@@ -76,6 +79,15 @@ def resolve_field(name: Any, fields: Mapping[str, Field], source: str) -> Field:
     return field
 
 
+def criteria_filter(criteria: Sequence[Criterion], list_name: str, sort: Sort | None = None) -> Filter:
+    """Mambu v2 criteria as the one filter; problems named `<list_name>[0].field`."""
+    raws = []
+    for index, c in enumerate(criteria):
+        field = resolve_field(c.field, V2_FIELDS, f"{list_name}[{index}].field")
+        raws.append(RawCondition(field, c.operator, c.value, c.secondValue, c.values))
+    return checked_filter(raws, sort or Sort(), list_name, {})
+
+
 def checked_filter(raws: Sequence[RawCondition], sort: Sort, list_name: str, parts: Mapping[str, str]) -> Filter:
     """`build_filter`, its problems named as the dialect names them: `filterCriteria[0].operator`."""
     try:
@@ -98,16 +110,21 @@ def validate_body(adapter: TypeAdapter[T], body: Any) -> T:
         raise ApiError(400, problems_from_validation(error.errors()), "INVALID_PARAMETERS") from None
 
 
+async def workspace_zone(conn: AsyncConnection, workspace_id: str) -> tzinfo:
+    """The zone the workspace reads dates in (TODAY, THIS_WEEK, ...); UTC when it names none we know."""
+    workspace = await get_workspace(conn, workspace_id)
+    if workspace is not None:
+        with contextlib.suppress(ZoneInfoNotFoundError, ValueError):
+            return ZoneInfo(workspace.time_zone)
+    return ZoneInfo("UTC")
+
+
 async def run_search(
     ctx: AppContext, caller: Caller, filter_: Filter, page: Page, *, with_total: bool = False
 ) -> SearchResult:
     """The page in the caller's workspace, dates read in the workspace's time zone."""
     async with ctx.engine.connect() as conn:
-        workspace = await get_workspace(conn, caller.workspace_id)
-        zone = ZoneInfo("UTC")
-        if workspace is not None:
-            with contextlib.suppress(ZoneInfoNotFoundError, ValueError):
-                zone = ZoneInfo(workspace.time_zone)
+        zone = await workspace_zone(conn, caller.workspace_id)
         try:
             return await search_messages(
                 conn, caller.workspace_id, filter_, ctx.clock(), zone, page, with_total=with_total

@@ -26,6 +26,22 @@ def mambu_date(value: datetime) -> str:
 MambuDate = Annotated[datetime, PlainSerializer(mambu_date, return_type=str)]
 
 
+class V2Model(BaseModel):
+    """Mambu API v2 bodies: an unknown field is refused, not ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Criterion(V2Model):
+    """One Mambu v2 filter criterion; also the filter of a native resend by filter."""
+
+    field: str
+    operator: str
+    value: Any = None
+    secondValue: Any = None
+    values: list[Any] | None = None
+
+
 class MambuMessage(BaseModel):
     """A message as Mambu API v1 and v2 show it; absent values are left out, as Mambu does."""
 

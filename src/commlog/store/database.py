@@ -54,8 +54,8 @@ def alembic_config(url: str) -> Config:
     return config
 
 
-def migrate(url: str, revision: str = "head") -> None:
-    """Bring the schema up to `revision`; safe to call on every start."""
+def migrate(url: str, revision: str = "heads") -> None:
+    """Bring the schema up to `revision` (every head: features add migrations side by side); safe on every start."""
     command.upgrade(alembic_config(url), revision)
 
 

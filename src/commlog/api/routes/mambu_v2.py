@@ -9,29 +9,17 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Body, Depends, Query, Response
-from pydantic import BaseModel, ConfigDict, TypeAdapter
+from pydantic import Field, TypeAdapter
 
 from commlog.api.context import AppContext, Caller, app_context, requires
 from commlog.api.errors import ApiError, Problem
 from commlog.api.mambu_errors import MambuV2Route
-from commlog.api.search import checked_filter, mambu_page, parse_sort, resolve_field, run_search, validate_body
-from commlog.api.search_schemas import MambuMessage
-from commlog.domain.filters import V2_FIELDS, Filter, RawCondition
+from commlog.api.search import criteria_filter, mambu_page, parse_sort, run_search, validate_body
+from commlog.api.search_schemas import Criterion, MambuMessage, V2Model
+from commlog.domain.filters import V2_FIELDS, Filter
 from commlog.domain.permissions import Permission
 
 router = APIRouter(prefix="/api/communications", tags=["mambu v2"], route_class=MambuV2Route)
-
-
-class V2Model(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class Criterion(V2Model):
-    field: str
-    operator: str
-    value: Any = None
-    secondValue: Any = None
-    values: list[Any] | None = None
 
 
 class SortingCriteria(V2Model):
@@ -40,7 +28,7 @@ class SortingCriteria(V2Model):
 
 
 class SearchBody(V2Model):
-    filterCriteria: list[Criterion] = []
+    filterCriteria: list[Criterion] = Field(default_factory=list)
     sortingCriteria: SortingCriteria | None = None
 
 
@@ -48,17 +36,11 @@ CRITERIA = TypeAdapter(list[Criterion])
 OBJECT = TypeAdapter(SearchBody)
 
 
-def _raw(index: int, criterion: Criterion) -> RawCondition:
-    field = resolve_field(criterion.field, V2_FIELDS, f"filterCriteria[{index}].field")
-    return RawCondition(field, criterion.operator, criterion.value, criterion.secondValue, criterion.values)
-
-
 def _filter(body: SearchBody) -> Filter:
     sorting = body.sortingCriteria
     sources = ("sortingCriteria.field", "sortingCriteria.order")
     sort = parse_sort(sorting.field if sorting else None, sorting.order if sorting else None, V2_FIELDS, sources)
-    raws = [_raw(index, criterion) for index, criterion in enumerate(body.filterCriteria)]
-    return checked_filter(raws, sort, "filterCriteria", {})
+    return criteria_filter(body.filterCriteria, "filterCriteria", sort)
 
 
 async def _answer(

@@ -7,20 +7,23 @@ from datetime import datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
+from sqlalchemy import and_
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from commlog.api.context import AppContext, Caller, app_context, requires
 from commlog.api.errors import ApiError, Problem, not_found
 from commlog.api.resend_schemas import HistoryOut, ResendIn, ResendOut, RetryStatisticsOut
-from commlog.api.resending import fingerprint, refused_error, resend_named, run_once
+from commlog.api.resending import fingerprint, refused_error, resend_named, resend_where, run_once
 from commlog.api.routes.messages import IdempotencyHeader
 from commlog.api.schemas import MessageOut
+from commlog.api.search import criteria_filter, workspace_zone
 from commlog.domain.clock import as_utc
 from commlog.domain.keys import is_key
 from commlog.domain.permissions import Permission
 from commlog.store.history import message_history
 from commlog.store.messages import get_message
-from commlog.store.resend import Resent, SendAgainRefused, reprocess, resend_keys
+from commlog.store.resend import BulkResend, Resent, SendAgainRefused, reprocess, resend_keys
+from commlog.store.search import where
 from commlog.store.stats import retry_statistics
 
 router = APIRouter(prefix="/api", tags=["resend"])
@@ -93,13 +96,26 @@ async def resend_messages(
     ctx: AppContext = Depends(app_context),
     caller: Caller = Depends(requires(Permission.RESEND)),
 ) -> Response:
-    """Resend the named FAILED messages (all or none), or every resendable one a filter matches."""
-    if body.encoded_keys is None:
-        raise ApiError(501, [Problem("filter", "resend by filter waits for the search filter language")])
+    """Resend the named FAILED messages (all or none), or every resendable one a filter matches
+    (oldest first, at most `limit`; a dry run only counts them)."""
+    if body.filter is not None:
+        filter_ = criteria_filter(body.filter, "filter")
+        async with ctx.engine.connect() as conn:
+            zone = await workspace_zone(conn, caller.workspace_id)
+        condition = and_(*where(caller.workspace_id, filter_, ctx.clock(), zone))
+
+        def answer_bulk(bulk: BulkResend) -> tuple[int, object]:
+            return (200 if bulk.dry_run else 202), ResendOut.of_bulk(bulk).model_dump(mode="json", by_alias=True)
+
+        request_body = body.model_dump(mode="json", by_alias=True)
+        return await resend_where(
+            request, ctx, caller, condition, request_body, idempotency_key, answer_bulk, body.limit, body.dry_run
+        )
 
     def answer(resent: list[Resent]) -> tuple[int, object]:
         return 202, ResendOut.of_keys(resent).model_dump(mode="json", by_alias=True)
 
+    assert body.encoded_keys is not None  # the body's validator lets exactly one of the two through
     return await resend_named(request, ctx, caller, body.encoded_keys, "encodedKeys", idempotency_key, answer)
 
 
