@@ -246,10 +246,11 @@ V2_ERRORS: list[tuple[Any, dict[str, str], int, str]] = [
     ),
     ({"filterCriteria": [], "sortingCriteria": {"field": "type", "order": "UP"}}, {}, 4, "sortingCriteria.order: 'UP'"),
     ("state=FAILED", {}, 4, "body: Input should be a valid dictionary"),
-    ([], {"offset": "-1"}, 11, "offset: '-1' is not a whole number"),
+    ([], {"offset": "-1"}, 12, "offset: '-1' is not a whole number"),
     ([], {"offset": "first"}, 11, "offset: 'first' is not a whole number"),
-    ([], {"limit": "1001"}, 12, "limit: '1001' is not a whole number from 1 to 1000"),
-    ([], {"limit": "0"}, 12, "limit: '0'"),
+    ([], {"limit": "1001"}, 14, "limit: '1001' is not a whole number from 1 to 1000"),
+    ([], {"limit": "0"}, 14, "limit: '0'"),
+    ([], {"limit": "ten"}, 13, "limit: 'ten' is not a whole number"),
     ([], {"paginationDetails": "MAYBE"}, 4, "paginationDetails: 'MAYBE' is not one of ON, OFF"),
     ([], {"detailsLevel": "ALL"}, 4, "detailsLevel: 'ALL' is not one of BASIC, FULL"),
 ]
@@ -291,8 +292,8 @@ V1_ERRORS: list[tuple[dict[str, Any], dict[str, str], int, str]] = [
     ),
     ({"filterConstraints": [{"filterElement": "EQUALS"}]}, {}, 4, "filterConstraints[0].filterSelection: is required"),
     ({"sortDetails": {"sortingColumn": "BODY"}}, {}, 4, "sortDetails.sortingColumn: 'BODY' cannot be sorted by"),
-    ({}, {"limit": "5000"}, 12, "limit: '5000'"),
-    ({}, {"offset": "-5"}, 11, "offset: '-5'"),
+    ({}, {"limit": "5000"}, 14, "limit: '5000'"),
+    ({}, {"offset": "-5"}, 12, "offset: '-5'"),
 ]
 
 

@@ -24,31 +24,39 @@ MAX_LIMIT = 1000
 T = TypeVar("T")
 
 
-def _integer(raw: str | None, default: int, name: str, code: str, minimum: int, maximum: int | None) -> int:
+def _integer(
+    raw: str | None, default: int, name: str, codes: tuple[str, str], minimum: int, maximum: int | None
+) -> int:
+    """`raw` as a whole number within bounds; refused with codes[0] if it is none, codes[1] if out of bounds."""
     if raw is None:
         return default
+    bounds = f"from {minimum} to {maximum}" if maximum is not None else f"of at least {minimum}"
     try:
         value = int(raw)
     except ValueError:
-        value = None
-    if value is None or value < minimum or (maximum is not None and value > maximum):
-        bounds = f"from {minimum} to {maximum}" if maximum is not None else f"of at least {minimum}"
-        raise ApiError(400, [Problem(name, f"{raw!r} is not a whole number {bounds}")], code)
+        raise ApiError(400, [Problem(name, f"{raw!r} is not a whole number {bounds}")], codes[0]) from None
+    if value < minimum or (maximum is not None and value > maximum):
+        raise ApiError(400, [Problem(name, f"{raw!r} is not a whole number {bounds}")], codes[1])
     return value
 
 
+#: Mambu's codes for a paging value that is not a whole number, and for one out of bounds.
+OFFSET_CODES = ("INVALID_PAGINATION_OFFSET_VALUE", "OUT_OF_BOUNDS_PAGINATION_OFFSET_VALUE")
+LIMIT_CODES = ("INVALID_PAGINATION_LIMIT_VALUE", "OUT_OF_BOUNDS_PAGINATION_LIMIT_VALUE")
+
+
 def mambu_page(offset: str | None, limit: str | None, default_limit: int = 50) -> Page:
-    """Mambu's offset and limit, refused with Mambu's codes 11 and 12."""
+    """Mambu's offset and limit, refused with Mambu's codes 11 to 14."""
     return Page(
-        offset=_integer(offset, 0, "offset", "INVALID_PAGINATION_OFFSET_VALUE", 0, None),
-        limit=_integer(limit, default_limit, "limit", "INVALID_PAGINATION_LIMIT_VALUE", 1, MAX_LIMIT),
+        offset=_integer(offset, 0, "offset", OFFSET_CODES, 0, None),
+        limit=_integer(limit, default_limit, "limit", LIMIT_CODES, 1, MAX_LIMIT),
     )
 
 
 def numbered_page(page: str | None, limit: str | None, cursor: str | None, default_limit: int) -> tuple[int, Page]:
     """Seed 002's page number (from 1) and size; a cursor resumes instead of skipping."""
-    number = _integer(page, 1, "page", "INVALID_PAGINATION_OFFSET_VALUE", 1, None)
-    size = _integer(limit, default_limit, "limit", "INVALID_PAGINATION_LIMIT_VALUE", 1, MAX_LIMIT)
+    number = _integer(page, 1, "page", OFFSET_CODES, 1, None)
+    size = _integer(limit, default_limit, "limit", LIMIT_CODES, 1, MAX_LIMIT)
     if cursor is not None:
         return number, Page(limit=size, cursor=cursor)
     return number, Page(limit=size, offset=(number - 1) * size)
