@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from commlog.channels.base import Channel, UnconfiguredChannel
 from commlog.channels.email import EmailChannel
+from commlog.channels.push import PushChannel
 from commlog.channels.sms import SmsChannel
 from commlog.channels.webhook import WebhookChannel
 from commlog.config import Settings
@@ -22,6 +23,6 @@ def build_channels(settings: Settings, clock: Clock = utc_now) -> dict[str, Chan
         MessageType.WEB_HOOK: WebhookChannel(settings.webhook_timeout, settings.worker_concurrency, clock),
         MessageType.EMAIL: EmailChannel(clock),
         MessageType.SMS: SmsChannel(settings.webhook_timeout, settings.worker_concurrency, clock),
-        MessageType.PUSH: UnconfiguredChannel("OTHER", "no push provider is configured"),
+        MessageType.PUSH: PushChannel(settings.webhook_timeout, settings.worker_concurrency, clock),
         MessageType.EVENT_STREAM: UnconfiguredChannel("OTHER", "event streams are not available yet"),
     }

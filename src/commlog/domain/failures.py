@@ -300,6 +300,12 @@ _CATALOGUE: tuple[FailureInfo, ...] = (
         "Send with the project the token was registered for.",
     ),
     FailureInfo(
+        "PUSH_NOT_FOUND",
+        N,
+        "The push provider knows no such device token or project (HTTP 404).",
+        "Check the device token and the configured project id; drop the token if the app was removed.",
+    ),
+    FailureInfo(
         "PUSH_THIRD_PARTY_AUTH_ERROR",
         N,
         "The platform's push service (APNs or Web Push) refused the provider's credentials.",

@@ -68,6 +68,7 @@ _FCM_CODES: dict[str, str] = {
     "UNREGISTERED": "PUSH_TOKEN_UNREGISTERED",
     "INVALID_ARGUMENT": "PUSH_INVALID_ARGUMENT",
     "SENDER_ID_MISMATCH": "PUSH_SENDER_MISMATCH",
+    "NOT_FOUND": "PUSH_NOT_FOUND",
     "THIRD_PARTY_AUTH_ERROR": "PUSH_THIRD_PARTY_AUTH_ERROR",
     "QUOTA_EXCEEDED": "PUSH_QUOTA_EXCEEDED",
     "RESOURCE_EXHAUSTED": "PUSH_QUOTA_EXCEEDED",
@@ -85,6 +86,8 @@ def fcm_error_reason(status: int, error_code: str | None, api_status: str | None
             return _FCM_CODES[code]
     if status in (401, 403):
         return "INVALID_PUSH_CREDENTIALS"
+    if status == 404:
+        return "PUSH_NOT_FOUND"
     if status == 429:
         return "PUSH_QUOTA_EXCEEDED"
     if status == 503:
