@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from fastapi import Request, Response
@@ -17,9 +18,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from commlog.api.context import AppContext, Caller
 from commlog.api.errors import ApiError, Problem
+from commlog.domain.keys import is_key
 from commlog.domain.permissions import Permission
 from commlog.domain.resend import Refusal, identifier_problems
 from commlog.store.idempotency import StoredAnswer, find_answer, keep_answer
+from commlog.store.messages import get_message
 from commlog.store.resend import (
     MAX_BULK,
     BulkResend,
@@ -31,6 +34,41 @@ from commlog.store.resend import (
 
 #: One request's work inside its transaction: the status and JSON body to answer.
 Work = Callable[[AsyncConnection], Awaitable[tuple[int, Any]]]
+#: Resend or reprocess one message in the caller's transaction.
+SendAgain = Callable[[AsyncConnection, str, str, str, datetime], Awaitable[Resent]]
+
+
+def checked_key(encoded_key: str) -> str:
+    if not is_key(encoded_key):
+        raise ApiError(422, [Problem("encodedKey", f"{encoded_key!r} is not an encoded key (32 lowercase hex)")])
+    return encoded_key
+
+
+async def resend_one(conn: AsyncConnection, workspace_id: str, key: str, actor: str, now: datetime) -> Resent:
+    [resent] = await resend_keys(conn, workspace_id, [key], actor, now)
+    return resent
+
+
+async def send_one_again(
+    request: Request,
+    ctx: AppContext,
+    caller: Caller,
+    encoded_key: str,
+    idempotency_key: str | None,
+    send_again: SendAgain,
+    present: Callable[[Any], object],
+) -> Response:
+    """Resend or reprocess one message; answer 202 with the new message as `present` shows it."""
+    key = checked_key(encoded_key)
+
+    async def work(conn: AsyncConnection) -> tuple[int, object]:
+        resent = await send_again(conn, caller.workspace_id, key, caller.actor, ctx.clock())
+        return 202, present(await get_message(conn, caller.workspace_id, resent.new_key))
+
+    try:
+        return await run_once(ctx, caller, idempotency_key, fingerprint(request.url.path, None), work)
+    except SendAgainRefused as refused:
+        raise refused_error(refused, {key: "encodedKey"}) from None
 
 
 def fingerprint(path: str, body: Any) -> str:

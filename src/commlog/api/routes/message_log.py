@@ -7,16 +7,20 @@ from collections.abc import Awaitable, Callable
 from datetime import date, datetime, timedelta
 from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request, Response
+from pydantic import BaseModel, ConfigDict
 
 from commlog.api.context import AppContext, Caller, app_context, requires
 from commlog.api.errors import ApiError, Problem
+from commlog.api.resending import send_one_again
+from commlog.api.routes.messages import IdempotencyHeader
 from commlog.api.schemas import MessageOut
 from commlog.api.search import checked_filter, numbered_page, run_search
 from commlog.api.search_schemas import LogEntry, LogResult, Paged, RecipientLog
 from commlog.domain.filters import Field, Filter, Operator, RawCondition, Sort, parse_value
 from commlog.domain.message_log import LOG_TYPES, LogStatus, status_states
 from commlog.domain.permissions import Permission
+from commlog.store.resend import reprocess
 
 router = APIRouter(prefix="/api", tags=["message log"])
 
@@ -118,6 +122,35 @@ async def get_messages(
     raws = _log_conditions(options, status, type) + _time_window(start_date, end_date)
     filter_ = checked_filter(raws, Sort(), "query", {})
     return await _paged(LogResult, LogEntry.from_row, ctx, caller, filter_, (page, limit, cursor), 20)
+
+
+class StatusUpdate(BaseModel):
+    """Seed 002's log status update; only `reprocessing` is the caller's to set."""
+
+    model_config = ConfigDict(extra="forbid")
+    status: LogStatus
+
+
+@router.patch("/notifications/messages/{encoded_key}", status_code=202, response_model=LogEntry)
+async def update_status(
+    encoded_key: str,
+    body: StatusUpdate,
+    request: Request,
+    idempotency_key: IdempotencyHeader = None,
+    ctx: AppContext = Depends(app_context),
+    caller: Caller = Depends(requires(Permission.RESEND)),
+) -> Response:
+    """Mark a message `reprocessing`: it is sent again from its stored input, product, env and
+    notification tag as a new entry linked to it, whose status is `reprocessing` until it is final.
+    pending, sent and failed are set by delivery, not by hand."""
+    if body.status is not LogStatus.REPROCESSING:
+        problem = f"{body.status.value!r} is set by delivery; only 'reprocessing' can be set"
+        raise ApiError(422, [Problem("status", problem)], "INVALID_FIELD")
+    return await send_one_again(request, ctx, caller, encoded_key, idempotency_key, reprocess, _log_entry)
+
+
+def _log_entry(row: Any) -> object:
+    return LogEntry.from_row(row).model_dump(mode="json", by_alias=True)
 
 
 RECIPIENTS = {

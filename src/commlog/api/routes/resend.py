@@ -2,27 +2,30 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from sqlalchemy import and_
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from commlog.api.context import AppContext, Caller, app_context, requires
 from commlog.api.errors import ApiError, Problem, not_found
 from commlog.api.resend_schemas import HistoryOut, ResendIn, ResendOut, RetryStatisticsOut
-from commlog.api.resending import fingerprint, refused_error, resend_named, resend_where, run_once
+from commlog.api.resending import (
+    SendAgain,
+    checked_key,
+    resend_named,
+    resend_one,
+    resend_where,
+    send_one_again,
+)
 from commlog.api.routes.messages import IdempotencyHeader
 from commlog.api.schemas import MessageOut
 from commlog.api.search import criteria_filter, workspace_zone
 from commlog.domain.clock import as_utc
-from commlog.domain.keys import is_key
 from commlog.domain.permissions import Permission
 from commlog.store.history import message_history
-from commlog.store.messages import get_message
-from commlog.store.resend import BulkResend, Resent, SendAgainRefused, reprocess, resend_keys
+from commlog.store.resend import BulkResend, Resent, reprocess
 from commlog.store.search import where
 from commlog.store.stats import retry_statistics
 
@@ -30,21 +33,6 @@ router = APIRouter(prefix="/api", tags=["resend"])
 
 #: The longest range the statistics cover in one request.
 MAX_STATS_DAYS = 366
-
-
-def _checked_key(encoded_key: str) -> str:
-    if not is_key(encoded_key):
-        raise ApiError(422, [Problem("encodedKey", f"{encoded_key!r} is not an encoded key (32 lowercase hex)")])
-    return encoded_key
-
-
-#: Resend or reprocess one message in the caller's transaction.
-SendAgain = Callable[[AsyncConnection, str, str, str, datetime], Awaitable[Resent]]
-
-
-async def resend_one(conn: AsyncConnection, workspace_id: str, key: str, actor: str, now: datetime) -> Resent:
-    [resent] = await resend_keys(conn, workspace_id, [key], actor, now)
-    return resent
 
 
 def _send_again_route(action: str, send_again: SendAgain, description: str) -> None:
@@ -57,17 +45,7 @@ def _send_again_route(action: str, send_again: SendAgain, description: str) -> N
         ctx: AppContext = Depends(app_context),
         caller: Caller = Depends(requires(Permission.RESEND)),
     ) -> Response:
-        key = _checked_key(encoded_key)
-
-        async def work(conn: AsyncConnection) -> tuple[int, object]:
-            resent = await send_again(conn, caller.workspace_id, key, caller.actor, ctx.clock())
-            row = await get_message(conn, caller.workspace_id, resent.new_key)
-            return 202, MessageOut.from_row(row).model_dump(mode="json", by_alias=True)
-
-        try:
-            return await run_once(ctx, caller, idempotency_key, fingerprint(request.url.path, None), work)
-        except SendAgainRefused as refused:
-            raise refused_error(refused, {key: "encodedKey"}) from None
+        return await send_one_again(request, ctx, caller, encoded_key, idempotency_key, send_again, _message)
 
     router.add_api_route(
         f"/messages/{{encoded_key}}:{action}",
@@ -78,6 +56,10 @@ def _send_again_route(action: str, send_again: SendAgain, description: str) -> N
         name=f"{action}_message",
         description=description,
     )
+
+
+def _message(row: Any) -> object:
+    return MessageOut.from_row(row).model_dump(mode="json", by_alias=True)
 
 
 _send_again_route(
@@ -126,7 +108,7 @@ async def read_history(
     caller: Caller = Depends(requires(Permission.VIEW_COMMUNICATIONS)),
 ) -> HistoryOut:
     """The retry history of the message's chain: every attempt and every resend, oldest first."""
-    key = _checked_key(encoded_key)
+    key = checked_key(encoded_key)
     async with ctx.engine.connect() as conn:
         history = await message_history(conn, caller.workspace_id, key)
     if history is None:
