@@ -218,5 +218,7 @@ saved_views = Table(
     #: The view as the communication log's query string carries it: conditions, columns, sort.
     Column("definition", JSON, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
+    #: When the view was last saved again under its name (migration 0006_views); None if never.
+    Column("updated_at", UTCDateTime),
     UniqueConstraint("workspace_id", "owner", "name"),
 )
