@@ -31,11 +31,11 @@ def _signed_in(base: str, username: str) -> tuple[httpx.Client, str]:
 def test_pages_send_strangers_to_sign_in_and_come_back(live: tuple[str, httpx.Client]) -> None:
     base, _ = live
     with httpx.Client(base_url=base) as stranger:
-        for path in ("/failed?age=7d", "/stats", "/settings", "/messages/" + "a" * 32):
+        for path in ("/failed?age=7d", "/stats", "/settings", "/messages/" + "a" * 32, "/log", "/recipients/users/u"):
             answer = stranger.get(path)
             assert answer.status_code == 303
             assert answer.headers["location"].startswith("/auth/sign-in?next=%2F")
-        assert stranger.get("/").headers["location"] == "/failed"
+        assert stranger.get("/").headers["location"] == "/log"
         assert "text/css" in stranger.get("/static/app.css").headers["content-type"]
 
 
