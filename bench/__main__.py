@@ -18,7 +18,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import alternative, delivery, ingest, retry_timeliness
+from bench import alternative, delivery, ingest, resend, retry_timeliness
 from bench.common import POSTGRES_URL, ROOT, Results
 
 SQLITE_URL = "sqlite:////tmp/commlog-bench.db"
@@ -47,11 +47,18 @@ def _retry_timeliness(large: bool, results: Results) -> None:
         retry_timeliness.run(POSTGRES_URL, rate, 30 if large else 8, results)
 
 
+def _resend(large: bool, results: Results) -> None:
+    for url in (POSTGRES_URL, SQLITE_URL):
+        for count in (10_000, 50_000) if large else (10_000, 40_000):
+            resend.run(url, count, results)
+
+
 SUITES: dict[str, tuple[str, Suite]] = {
     "ingest": ("Ingest through the batch API", _ingest),
     "delivery": ("Webhook delivery through the whole pipeline (PostgreSQL)", _delivery),
     "alternative": ("commlog beside a Celery + Redis worker", _alternative),
     "retry": ("Retry timeliness, 30% of first attempts failing (PostgreSQL)", _retry_timeliness),
+    "resend": ("Bulk resend by filter, one request", _resend),
 }
 
 

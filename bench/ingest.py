@@ -73,6 +73,52 @@ def stored_rows(count: int) -> list[dict[str, object]]:
     return rows
 
 
+def _records(
+    rows: list[dict[str, object]], workspace_id: str, *, for_sqlite: bool
+) -> tuple[list[str], list[tuple[object, ...]]]:
+    """The rows as the drivers take them, each with a key of its own, in `workspace_id`."""
+    columns = list(rows[0])
+    records = []
+    for row in rows:
+        row["workspace_id"] = workspace_id
+        row["encoded_key"] = new_key()
+        if for_sqlite:
+            for name in ("creation_date", "updated_at", "next_attempt_at"):
+                if isinstance(moment := row[name], datetime):
+                    row[name] = moment.replace(tzinfo=None).isoformat(sep=" ")
+        records.append(tuple(row[c] for c in columns))
+    return columns, records
+
+
+def load_rows(database_url: str, count: int, **fields: object) -> None:
+    """Store `count` messages straight into the database's first workspace, with `fields` set."""
+    rows = stored_rows(count)
+    for row in rows:
+        row.update(fields)
+    if database_url.startswith("sqlite"):
+        conn = sqlite3.connect(database_url.removeprefix("sqlite:///"))
+        try:
+            workspace_id = conn.execute("SELECT id FROM workspaces LIMIT 1").fetchone()[0]
+            columns, records = _records(rows, workspace_id, for_sqlite=True)
+            with conn:
+                placeholders = ", ".join("?" for _ in columns)
+                conn.executemany(f"INSERT INTO messages ({', '.join(columns)}) VALUES ({placeholders})", records)
+        finally:
+            conn.close()
+        return
+
+    async def copy() -> None:
+        conn = await asyncpg.connect(database_url)
+        try:
+            workspace_id = await conn.fetchval("SELECT id FROM workspaces LIMIT 1")
+            columns, records = _records(rows, workspace_id, for_sqlite=False)
+            await conn.copy_records_to_table("messages", records=records, columns=columns)
+        finally:
+            await conn.close()
+
+    uvloop.run(copy())
+
+
 async def bare_postgres(database_url: str, count: int) -> tuple[float, float]:
     """COPY, then executemany, of the same rows straight into the messages table."""
     conn = await asyncpg.connect(database_url)
@@ -81,12 +127,7 @@ async def bare_postgres(database_url: str, count: int) -> tuple[float, float]:
         rates = []
         for method in ("copy", "executemany"):
             await conn.execute("DELETE FROM messages")
-            rows = stored_rows(count)
-            for row in rows:
-                row["workspace_id"] = workspace_id
-                row["encoded_key"] = new_key()
-            columns = list(rows[0])
-            records = [tuple(row[c] for c in columns) for row in rows]
+            columns, records = _records(stored_rows(count), workspace_id, for_sqlite=False)
             began = time.perf_counter()
             if method == "copy":
                 await conn.copy_records_to_table("messages", records=records, columns=columns)
@@ -108,15 +149,7 @@ def bare_sqlite(database_url: str, count: int) -> float:
         workspace_id = conn.execute("SELECT id FROM workspaces LIMIT 1").fetchone()[0]
         conn.execute("DELETE FROM messages")
         conn.commit()
-        rows = stored_rows(count)
-        columns = list(rows[0])
-        records = []
-        for row in rows:
-            row["workspace_id"] = workspace_id
-            row["encoded_key"] = new_key()
-            for name in ("creation_date", "updated_at", "next_attempt_at"):
-                row[name] = row[name].replace(tzinfo=None).isoformat(sep=" ")  # type: ignore[attr-defined]
-            records.append(tuple(row[c] for c in columns))
+        columns, records = _records(stored_rows(count), workspace_id, for_sqlite=True)
         began = time.perf_counter()
         with conn:
             placeholders = ", ".join("?" for _ in columns)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import alternative, delivery, ingest, retry_timeliness
+from bench import alternative, delivery, ingest, resend, retry_timeliness
 from bench.common import Results
 
 
@@ -34,6 +34,13 @@ def test_delivery(bench_database: str) -> None:
     results = Results("delivery")
     delivery.run(300, bench_database, results, rounds=1)
     assert [row[0] for row in results.rows] == ["bare aiohttp client", "deliveries, 1 worker", "deliveries, 2 workers"]
+    measured(results)
+
+
+def test_resend(bench_database: str) -> None:
+    results = Results("resend")
+    resend.run(bench_database, 200, results)
+    assert [row[1] for row in results.rows] == ["200"]
     measured(results)
 
 

@@ -41,6 +41,8 @@ _RETURNED = [messages.c.encoded_key, messages.c.root_key, *(messages.c[name] for
 
 #: Most messages one resend by filter or by date may resend; the answer says how many more matched.
 MAX_BULK = 50_000
+#: Keys bound in one statement; well under SQLite's and asyncpg's limits on parameters.
+_CHUNK = 5_000
 
 
 class SendAgainRefused(Exception):
@@ -110,7 +112,13 @@ async def resend_matching(
         .order_by(messages.c.creation_date, messages.c.encoded_key)
         .limit(min(limit, MAX_BULK))
     )
-    taken = await _take(conn, and_(resendable(workspace_id), messages.c.encoded_key.in_(chosen)), actor, now)
+    keys = list((await conn.execute(chosen)).scalars())
+    # Stamped by key, in chunks: an index lookup per key whatever the planner knows of the table
+    # (an UPDATE over the sub-select can turn into a nested loop on a freshly loaded table).
+    taken = []
+    for start in range(0, len(keys), _CHUNK):
+        some = messages.c.encoded_key.in_(keys[start : start + _CHUNK])
+        taken += await _take(conn, and_(resendable(workspace_id), some), actor, now)
     taken.sort(key=lambda row: row.encoded_key)
     resent = await _insert(conn, _copies(taken), workspace_id, actor, now, Trigger.MANUAL_RESEND)
     return BulkResend(matched, resent, False)
