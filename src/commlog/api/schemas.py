@@ -132,6 +132,8 @@ class MessageOut(CamelModel):
     send_date: Date | None
     last_updated_date: Date
     next_attempt_date: Date | None
+    #: For a FAILED message: the earliest moment a retry can help (a provider's wait, a limit's reset).
+    retry_not_before: Date | None
     product_tag: str | None
     product_id: str | None
     env: str | None

@@ -10,12 +10,14 @@ from commlog.channels.webhook import WebhookChannel
 from commlog.config import Settings
 from commlog.domain.clock import Clock, utc_now
 from commlog.domain.states import MessageType
+from commlog.worker.gates import DailyLimitGate, SuppressionGate
 from commlog.worker.worker import DeliveryGate
 
 
 def build_gates(settings: Settings) -> list[DeliveryGate]:
-    """Business rules checked before sending; none yet."""
-    return []
+    """Business rules checked before sending (seed 003), new for each worker: opt-outs go first, so
+    a message that must never be sent takes nothing from the daily limit."""
+    return [SuppressionGate(), DailyLimitGate()]
 
 
 def build_channels(settings: Settings, clock: Clock = utc_now) -> dict[str, Channel]:

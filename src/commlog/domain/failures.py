@@ -343,6 +343,10 @@ _CATALOGUE: tuple[FailureInfo, ...] = (
 
 CATALOGUE: dict[str, FailureInfo] = {info.reason: info for info in _CATALOGUE}
 
+#: Business-logic reasons whose rule lifts by itself once the recommended wait is over (a daily
+#: limit resets at midnight), so the sweep retries them as it retries retryable failures.
+LIFTS_AFTER_WAIT: frozenset[str] = frozenset({"DAILY_LIMIT_REACHED"})
+
 
 def describe(reason: str) -> FailureInfo:
     """The catalogue entry for a reason; an unknown reason reads as OTHER rather than failing."""

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import bindparam, case, func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from commlog.domain.failures import FailureCategory
+from commlog.domain.failures import LIFTS_AFTER_WAIT, FailureCategory
 from commlog.domain.outcome import DeliveryOutcome
 from commlog.domain.retry import NextStep
 from commlog.domain.states import MessageState, Trigger
@@ -213,13 +213,17 @@ async def release(conn: AsyncConnection, lease_token: str, keys: Sequence[str], 
 
 
 async def sweep(conn: AsyncConnection, workspace_id: str, max_sweeps: int, now: datetime) -> int:
-    """Seed 003's sweep: put FAILED, retryable messages whose wait has passed back in the queue."""
+    """Seed 003's sweep: put FAILED, retryable messages whose wait has passed back in the queue
+    (and those over a daily limit, once it has reset)."""
     result = await conn.execute(
         update(messages)
         .where(
             messages.c.workspace_id == workspace_id,
             messages.c.state == MessageState.FAILED.value,
-            messages.c.failure_category == FailureCategory.RETRYABLE.value,
+            or_(
+                messages.c.failure_category == FailureCategory.RETRYABLE.value,
+                messages.c.failure_reason.in_(sorted(LIFTS_AFTER_WAIT)),
+            ),
             messages.c.num_sweeps < max_sweeps,
             or_(messages.c.retry_not_before.is_(None), messages.c.retry_not_before <= now),
             # A message someone already resent by hand lives on in its resend.

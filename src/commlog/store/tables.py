@@ -222,3 +222,42 @@ saved_views = Table(
     Column("updated_at", UTCDateTime),
     UniqueConstraint("workspace_id", "owner", "name"),
 )
+
+# Business-logic limits (seed 003, issue 5): daily sending limits per channel, the day's counts,
+# and the suppression list (opt-outs).
+
+#: A workspace's daily sending limit on one channel; a channel without a row is unlimited.
+send_limits = Table(
+    "send_limits",
+    metadata,
+    Column("workspace_id", KEY, ForeignKey("workspaces.id"), primary_key=True),
+    Column("channel", String(16), primary_key=True),
+    Column("daily_limit", Integer, nullable=False),
+)
+
+#: How many messages a workspace sent (or is sending) on a channel on one day of its time zone.
+daily_sends = Table(
+    "daily_sends",
+    metadata,
+    Column("workspace_id", KEY, ForeignKey("workspaces.id"), primary_key=True),
+    Column("channel", String(16), primary_key=True),
+    #: The workspace's calendar day, ISO (2026-03-02).
+    Column("day", String(10), primary_key=True),
+    Column("used", Integer, nullable=False),
+)
+
+#: Recipients who opted out: never sent to, on one channel or on all ("ALL").
+suppressions = Table(
+    "suppressions",
+    metadata,
+    Column("id", KEY, primary_key=True),
+    Column("workspace_id", KEY, ForeignKey("workspaces.id"), nullable=False),
+    Column("destination", Text, nullable=False),
+    #: What messages are matched by: an email address lowercased, anything else as given.
+    Column("destination_key", String(2048), nullable=False),
+    Column("channel", String(16), nullable=False),
+    Column("reason", String(500)),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("created_by", String(64), nullable=False),
+    UniqueConstraint("workspace_id", "destination_key", "channel"),
+)
