@@ -10,18 +10,18 @@ Each figure stands beside a baseline measured in the same run (see each module's
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import alternative, delivery, ingest, resend, retry_timeliness
+from bench import alternative, delivery, ingest, resend, retry_timeliness, search
 from bench.common import POSTGRES_URL, ROOT, Results
 
-SQLITE_URL = "sqlite:////tmp/commlog-bench.db"
+SQLITE_URL = os.environ.get("COMMLOG_BENCH_SQLITE_URL", "sqlite:////tmp/commlog-bench.db")
 
 Suite = Callable[[bool, Results], None]
 
@@ -53,12 +53,21 @@ def _resend(large: bool, results: Results) -> None:
             resend.run(url, count, results)
 
 
+def _search(large: bool, results: Results) -> None:
+    sizes = [(POSTGRES_URL, 10_000_000), (SQLITE_URL, 1_000_000)]
+    if not large:
+        sizes = [(POSTGRES_URL, 100_000), (POSTGRES_URL, 1_000_000), (SQLITE_URL, 100_000)]
+    for url, count in sizes:
+        search.run(url, count, results)
+
+
 SUITES: dict[str, tuple[str, Suite]] = {
     "ingest": ("Ingest through the batch API", _ingest),
     "delivery": ("Webhook delivery through the whole pipeline (PostgreSQL)", _delivery),
     "alternative": ("commlog beside a Celery + Redis worker", _alternative),
     "retry": ("Retry timeliness, 30% of first attempts failing (PostgreSQL)", _retry_timeliness),
     "resend": ("Bulk resend by filter, one request", _resend),
+    "search": ("Search through the three dialects, a page of 50", _search),
 }
 
 
@@ -83,26 +92,53 @@ def main() -> None:
     parser.add_argument("--write", type=Path, default=ROOT / "docs" / "benchmarks.md", help="'-' to write nothing")
     args = parser.parse_args()
     began = time.monotonic()
-    sections = []
+    sections: dict[str, str] = {}
     for name in args.only or SUITES:
         title, suite = SUITES[name]
         results = Results(title)
+        suite_began = time.monotonic()
         suite(args.large, results)
         results.show()
-        sections.append(f"## {title}\n\n{results.markdown()}\n")
+        minutes = (time.monotonic() - suite_began) / 60
+        when = f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC in {minutes:.1f} minutes"
+        sections[_heading(title, args.large)] = (
+            f"Made by `{_command(name, args.large)}` on {when}.\n\n{results.markdown()}"
+        )
     elapsed = time.monotonic() - began
     if str(args.write) != "-":
-        command = "python -m bench " + " ".join(sys.argv[1:])
         header = (
             "# Benchmarks\n\n"
-            f"Made by `{command.strip()}` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC in {elapsed / 60:.1f} minutes.\n"
             f"Machine: {machine()}.\n\n"
             "Each figure stands beside a baseline measured in the same run on the same machine; see the\n"
-            "docstring of each module in `bench/` for what exactly is measured.\n\n"
+            "docstring of each module in `bench/` for what exactly is measured. A run of some suites\n"
+            "(`--only`) or of one size (`--large`) rewrites their sections and keeps the others.\n\n"
         )
+        earlier = _sections(args.write.read_text()) if args.write.exists() else {}
+        kept = {**earlier, **sections}
+        known = [_heading(title, large) for title, _ in SUITES.values() for large in (False, True)]
+        order = known + [heading for heading in kept if heading not in known]
+        body = "\n".join(f"## {title}\n\n{kept[title]}\n" for title in order if title in kept)
         args.write.parent.mkdir(parents=True, exist_ok=True)
-        args.write.write_text(header + "\n".join(sections))
+        args.write.write_text(header + body)
         print(f"wrote {args.write} ({elapsed / 60:.1f} minutes)")
+
+
+def _heading(title: str, large: bool) -> str:
+    """The default and the large sizes keep a section each."""
+    return f"{title}, large sizes" if large else title
+
+
+def _command(name: str, large: bool) -> str:
+    return f"python -m bench --only {name}" + (" --large" if large else "")
+
+
+def _sections(text: str) -> dict[str, str]:
+    """An earlier file's sections by title, so a partial run keeps what it did not measure."""
+    found = {}
+    for chunk in text.split("\n## ")[1:]:
+        title, _, body = chunk.partition("\n")
+        found[title.strip()] = body.strip("\n")
+    return found
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import alternative, delivery, ingest, resend, retry_timeliness
+from bench import alternative, delivery, ingest, resend, retry_timeliness, search
 from bench.common import Results
 
 
@@ -41,6 +41,15 @@ def test_resend(bench_database: str) -> None:
     results = Results("resend")
     resend.run(bench_database, 200, results)
     assert [row[1] for row in results.rows] == ["200"]
+    measured(results)
+
+
+def test_search(bench_database: str) -> None:
+    results = Results("search")
+    search.run(bench_database, 2_000, results, rounds=3)
+    labels = [row[0] for row in results.rows]
+    assert labels[0].startswith("load (") and len(labels) == 1 + len(search.queries())
+    assert all("p95" in row[2] and "p95" in row[3] for row in results.rows[1:]), results.rows
     measured(results)
 
 

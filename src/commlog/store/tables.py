@@ -17,6 +17,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    func,
 )
 
 from commlog.store.types import UTCDateTime
@@ -261,3 +262,21 @@ suppressions = Table(
     Column("created_by", String(64), nullable=False),
     UniqueConstraint("workspace_id", "destination_key", "channel"),
 )
+
+# -- Search indexes (issue 3, migration 0005_search_indexes) -------------------------------------------
+
+#: Seed 002's log: product and environment within a time range, newest first.
+Index(
+    "ix_messages_ws_product_tag_env_created",
+    messages.c.workspace_id,
+    messages.c.product_tag,
+    messages.c.env,
+    messages.c.creation_date,
+)
+#: Mambu's destination STARTS_WITH, which compares lower(destination) (PostgreSQL only; see the migration).
+Index(
+    "ix_messages_ws_lower_destination",
+    messages.c.workspace_id,
+    func.lower(messages.c.destination).label("lower_destination"),
+    postgresql_ops={"lower_destination": "text_pattern_ops"},
+).ddl_if(dialect="postgresql")
