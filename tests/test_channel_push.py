@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 import httpx
-import pytest
+from aiohttp import web
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -61,118 +61,115 @@ async def test_sends_with_a_bearer_token_and_records_the_message_name(
     assert (attempt["providerMessageId"], attempt["statusCode"]) == (NAME, 200)
 
 
-@pytest.mark.parametrize(
-    ("reply", "reason", "category", "wait"),
-    [
-        (
-            fcm_error(404, "NOT_FOUND", "Requested entity was not found.", "UNREGISTERED"),
-            "PUSH_TOKEN_UNREGISTERED",
-            "NON_RETRYABLE",
-            None,
-        ),
-        (
-            fcm_error(400, "INVALID_ARGUMENT", "The registration token is not a valid FCM registration token"),
-            "PUSH_INVALID_ARGUMENT",
-            "NON_RETRYABLE",
-            None,
-        ),
-        (
-            fcm_error(400, "INVALID_ARGUMENT", "Invalid registration", "INVALID_ARGUMENT"),
-            "PUSH_INVALID_ARGUMENT",
-            "NON_RETRYABLE",
-            None,
-        ),
-        (
-            fcm_error(403, "PERMISSION_DENIED", "SenderId mismatch", "SENDER_ID_MISMATCH"),
-            "PUSH_SENDER_MISMATCH",
-            "NON_RETRYABLE",
-            None,
-        ),
-        (fcm_error(404, "NOT_FOUND", "Requested entity was not found."), "PUSH_NOT_FOUND", "NON_RETRYABLE", None),
-        (
-            fcm_error(401, "UNAUTHENTICATED", "Auth error from APNS or Web Push Service", "THIRD_PARTY_AUTH_ERROR"),
-            "PUSH_THIRD_PARTY_AUTH_ERROR",
-            "NON_RETRYABLE",
-            None,
-        ),
-        (
-            fcm_error(401, "UNAUTHENTICATED", "Request had invalid authentication credentials."),
-            "INVALID_PUSH_CREDENTIALS",
-            "NON_RETRYABLE",
-            None,
-        ),
-        (
-            fcm_error(403, "PERMISSION_DENIED", "Permission 'cloudmessaging.messages.create' denied"),
-            "INVALID_PUSH_CREDENTIALS",
-            "NON_RETRYABLE",
-            None,
-        ),
-        (
-            fcm_error(
-                503, "UNAVAILABLE", "The service is currently unavailable.", "UNAVAILABLE", **{"Retry-After": "40"}
-            ),
-            "PUSH_PROVIDER_UNAVAILABLE",
-            "RETRYABLE",
-            40,
-        ),
-        (
-            fcm_error(500, "INTERNAL", "Internal error encountered.", "INTERNAL"),
-            "PUSH_PROVIDER_ERROR",
-            "RETRYABLE",
-            2,
-        ),
-        (status(502, "<html>Bad Gateway</html>"), "PUSH_PROVIDER_ERROR", "RETRYABLE", 2),
-    ],
-)
-async def test_each_fcm_error_is_classified(
-    api_on_clock: httpx.AsyncClient,
-    worker: Worker,
-    peer: HttpPeer,
-    clock: FakeClock,
-    reply: Reply,
-    reason: str,
-    category: str,
-    wait: float | None,
-) -> None:
-    peer.script(PATH, reply)
-    await configure(api_on_clock, "PUSH", fcm(peer))
-    key = await submit(api_on_clock, "PUSH", DEVICE)
-    await worker.run_once()
-    message = await read(api_on_clock, key)
-    state = "WAITING" if category == "RETRYABLE" else "FAILED"
-    assert failure_of(message) == (state, reason, category)
-    assert seconds_until(message["nextAttemptDate"], clock) == wait
-    attempt = message["attempts"][0]
-    if attempt["responseExcerpt"].startswith("{"):
-        error = json.loads(attempt["responseExcerpt"])["error"]
-        code = error["details"][0]["errorCode"] if error["details"] else error["status"]
-        assert attempt["providerReply"] == f"{code}: {error['message']}"
+#: Each FCM reply with the reason, category and wait it must give: for a retryable failure the wait
+#: before the retry, for a business-logic one the recommended wait before a retry can help.
+FCM_FAILURES: list[tuple[Reply, str, str, float | None]] = [
+    (
+        fcm_error(404, "NOT_FOUND", "Requested entity was not found.", "UNREGISTERED"),
+        "PUSH_TOKEN_UNREGISTERED",
+        "NON_RETRYABLE",
+        None,
+    ),
+    (
+        fcm_error(400, "INVALID_ARGUMENT", "The registration token is not a valid FCM registration token"),
+        "PUSH_INVALID_ARGUMENT",
+        "NON_RETRYABLE",
+        None,
+    ),
+    (
+        fcm_error(400, "INVALID_ARGUMENT", "Invalid registration", "INVALID_ARGUMENT"),
+        "PUSH_INVALID_ARGUMENT",
+        "NON_RETRYABLE",
+        None,
+    ),
+    (
+        fcm_error(403, "PERMISSION_DENIED", "SenderId mismatch", "SENDER_ID_MISMATCH"),
+        "PUSH_SENDER_MISMATCH",
+        "NON_RETRYABLE",
+        None,
+    ),
+    (fcm_error(404, "NOT_FOUND", "Requested entity was not found."), "PUSH_NOT_FOUND", "NON_RETRYABLE", None),
+    (
+        fcm_error(401, "UNAUTHENTICATED", "Auth error from APNS or Web Push Service", "THIRD_PARTY_AUTH_ERROR"),
+        "PUSH_THIRD_PARTY_AUTH_ERROR",
+        "NON_RETRYABLE",
+        None,
+    ),
+    (
+        fcm_error(401, "UNAUTHENTICATED", "Request had invalid authentication credentials."),
+        "INVALID_PUSH_CREDENTIALS",
+        "NON_RETRYABLE",
+        None,
+    ),
+    (
+        fcm_error(403, "PERMISSION_DENIED", "Permission 'cloudmessaging.messages.create' denied"),
+        "INVALID_PUSH_CREDENTIALS",
+        "NON_RETRYABLE",
+        None,
+    ),
+    (
+        fcm_error(503, "UNAVAILABLE", "The service is currently unavailable.", "UNAVAILABLE", **{"Retry-After": "40"}),
+        "PUSH_PROVIDER_UNAVAILABLE",
+        "RETRYABLE",
+        40,
+    ),
+    (fcm_error(500, "INTERNAL", "Internal error encountered.", "INTERNAL"), "PUSH_PROVIDER_ERROR", "RETRYABLE", 2),
+    (status(502, "<html>Bad Gateway</html>"), "PUSH_PROVIDER_ERROR", "RETRYABLE", 2),
+    (
+        fcm_error(429, "RESOURCE_EXHAUSTED", "Quota exceeded.", "QUOTA_EXCEEDED", **{"Retry-After": "900"}),
+        "PUSH_QUOTA_EXCEEDED",
+        "BUSINESS_LOGIC",
+        900,
+    ),
+    (
+        fcm_error(429, "RESOURCE_EXHAUSTED", "Quota exceeded.", "QUOTA_EXCEEDED"),
+        "PUSH_QUOTA_EXCEEDED",
+        "BUSINESS_LOGIC",
+        60,
+    ),
+]
 
 
-async def _retry_not_before(engine: AsyncEngine, key: str) -> datetime:
+def by_device(replies: dict[str, Reply]) -> Reply:
+    """Answer each request with the reply scripted for its device token, as if FCM judged each token."""
+
+    async def reply(request: web.Request) -> web.StreamResponse:
+        token = json.loads(await request.text())["message"]["token"]
+        return await replies[token](request)
+
+    return reply
+
+
+async def _retry_not_before(engine: AsyncEngine, key: str) -> datetime | None:
     async with engine.connect() as conn:
         query = select(messages.c.retry_not_before).where(messages.c.encoded_key == key)
-        value: datetime = (await conn.execute(query)).scalar_one()
+        value: datetime | None = (await conn.execute(query)).scalar_one()
         return value
 
 
-@pytest.mark.parametrize(("headers", "wait"), [({"Retry-After": "900"}, 900), ({}, 60)])
-async def test_quota_exceeded_is_business_logic_with_a_recommended_wait(
-    api_on_clock: httpx.AsyncClient,
-    worker: Worker,
-    peer: HttpPeer,
-    clock: FakeClock,
-    engine: AsyncEngine,
-    headers: dict[str, str],
-    wait: float,
+async def test_each_fcm_error_is_classified(
+    api_on_clock: httpx.AsyncClient, worker: Worker, peer: HttpPeer, clock: FakeClock, engine: AsyncEngine
 ) -> None:
-    peer.script(PATH, fcm_error(429, "RESOURCE_EXHAUSTED", "Quota exceeded.", "QUOTA_EXCEEDED", **headers))
+    devices = [f"{DEVICE}-{index}" for index in range(len(FCM_FAILURES))]
+    peer.script(PATH, by_device({device: case[0] for device, case in zip(devices, FCM_FAILURES, strict=True)}))
     await configure(api_on_clock, "PUSH", fcm(peer))
-    key = await submit(api_on_clock, "PUSH", DEVICE)
+    keys = [await submit(api_on_clock, "PUSH", device) for device in devices]
     await worker.run_once()
-    message = await read(api_on_clock, key)
-    assert failure_of(message) == ("FAILED", "PUSH_QUOTA_EXCEEDED", "BUSINESS_LOGIC")
-    assert (await _retry_not_before(engine, key) - clock.now).total_seconds() == wait
+    assert len(peer.at(PATH)) == len(FCM_FAILURES)
+    for key, (_, reason, category, wait) in zip(keys, FCM_FAILURES, strict=True):
+        message = await read(api_on_clock, key)
+        state = "WAITING" if category == "RETRYABLE" else "FAILED"
+        assert failure_of(message) == (state, reason, category), reason
+        if category == "BUSINESS_LOGIC":
+            not_before = await _retry_not_before(engine, key)
+            assert not_before is not None and (not_before - clock.now).total_seconds() == wait
+        else:
+            assert seconds_until(message["nextAttemptDate"], clock) == wait, reason
+        attempt = message["attempts"][0]
+        if attempt["responseExcerpt"].startswith("{"):
+            error = json.loads(attempt["responseExcerpt"])["error"]
+            code = error["details"][0]["errorCode"] if error["details"] else error["status"]
+            assert attempt["providerReply"] == f"{code}: {error['message']}"
 
 
 async def test_a_retryable_failure_is_delivered_on_retry(
@@ -213,19 +210,20 @@ async def test_a_token_with_spaces_is_refused_at_submit(api: httpx.AsyncClient, 
     assert await count_messages(engine) == 0
 
 
-@pytest.mark.parametrize(
-    ("body", "field"),
-    [
-        ({"projectId": "Bad Project", "accessToken": "t"}, "projectId"),
-        ({"projectId": PROJECT}, "accessToken"),
-        ({"projectId": PROJECT, "accessToken": "t", "baseUrl": "ftp://fcm"}, "baseUrl"),
-        ({"provider": "APNS", "projectId": PROJECT, "accessToken": "t"}, "provider"),
-    ],
-)
-async def test_bad_push_settings_are_refused(api: httpx.AsyncClient, body: dict[str, Any], field: str) -> None:
-    response = await api.put("/api/settings/channels/PUSH", json=body)
-    assert response.status_code == 422, response.text
-    assert [e["field"] for e in response.json()["errors"]] == [field]
+#: Push settings that must be refused, and the field the refusal names.
+BAD_SETTINGS: list[tuple[dict[str, Any], str]] = [
+    ({"projectId": "Bad Project", "accessToken": "t"}, "projectId"),
+    ({"projectId": PROJECT}, "accessToken"),
+    ({"projectId": PROJECT, "accessToken": "t", "baseUrl": "ftp://fcm"}, "baseUrl"),
+    ({"provider": "APNS", "projectId": PROJECT, "accessToken": "t"}, "provider"),
+]
+
+
+async def test_bad_push_settings_are_refused(api: httpx.AsyncClient) -> None:
+    for body, field in BAD_SETTINGS:
+        response = await api.put("/api/settings/channels/PUSH", json=body)
+        assert response.status_code == 422, response.text
+        assert [e["field"] for e in response.json()["errors"]] == [field]
     assert (await api.get("/api/settings/channels/PUSH")).status_code == 404
 
 

@@ -144,6 +144,8 @@ class MessageOut(CamelModel):
     resent_date: Date | None
     resent_by: str | None
     idempotency_key: str | None
+    #: The multi-channel notification this message was fanned out from, if any.
+    notification_key: str | None = None
     attempts: list[AttemptOut] | None = None
 
     @classmethod
@@ -151,6 +153,7 @@ class MessageOut(CamelModel):
         data = row._mapping
         return cls(
             **{k: data[k] for k in _COPIED},
+            notification_key=data.get("notification_key"),
             last_updated_date=data["updated_at"],
             next_attempt_date=data["next_attempt_at"],
             resent_date=data["resent_at"],
@@ -161,7 +164,7 @@ class MessageOut(CamelModel):
 _COPIED = tuple(
     name
     for name in MessageOut.model_fields
-    if name not in ("last_updated_date", "next_attempt_date", "resent_date", "attempts")
+    if name not in ("last_updated_date", "next_attempt_date", "resent_date", "attempts", "notification_key")
 )
 
 

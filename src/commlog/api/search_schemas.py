@@ -92,6 +92,8 @@ class LogEntry(BaseModel):
     cache: str | None = None
     created_at: datetime | None = None
     updated_at: datetime | None = None
+    #: The multi-channel notification the message is part of (seed 002's `notification` type).
+    notification_key: str | None = None
 
     @classmethod
     def from_row(cls, row: Any) -> LogEntry:
@@ -110,6 +112,7 @@ class LogEntry(BaseModel):
             retries=row.num_retries,
             created_at=row.creation_date,
             updated_at=row.updated_at,
+            notification_key=getattr(row, "notification_key", None),
         )
 
 

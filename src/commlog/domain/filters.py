@@ -143,6 +143,8 @@ class Field(Enum):
     ENV = FieldSpec(_T.STRING, "env", "env")
     NOTIFICATION_TAG = FieldSpec(_T.STRING, "notification_tag", "notificationTag")
     PROCESS_ID = FieldSpec(_T.STRING, "process_id", "processId")
+    #: The multi-channel notification a message was fanned out from (issue 5).
+    NOTIFICATION_KEY = FieldSpec(_T.KEY, "notification_key", "notificationKey")
 
     @property
     def spec(self) -> FieldSpec:

@@ -18,13 +18,15 @@ class LogStatus(StrEnum):
     REPROCESSING = "reprocessing"
 
 
-#: Seed 002's type names; "callback" is a webhook and "notification" the event stream.
+#: Seed 002's channel names; "callback" is a webhook, and "stream" (not in the seed) the event stream.
+#: Seed 002's fifth type, "notification", is not a channel: it finds the messages fanned out from a
+#: multi-channel notification (domain/fanout.py), whatever channel each went on.
 LOG_TYPES: dict[str, MessageType] = {
     "email": MessageType.EMAIL,
     "push": MessageType.PUSH,
     "sms": MessageType.SMS,
     "callback": MessageType.WEB_HOOK,
-    "notification": MessageType.EVENT_STREAM,
+    "stream": MessageType.EVENT_STREAM,
 }
 TYPE_NAMES: dict[MessageType, str] = {kind: name for name, kind in LOG_TYPES.items()}
 

@@ -39,6 +39,7 @@ SUBMITTED_FIELDS = (
     "input",
     "idempotency_key",
     "parent_key",
+    "notification_key",
 )
 
 

@@ -280,3 +280,9 @@ Index(
     func.lower(messages.c.destination).label("lower_destination"),
     postgresql_ops={"lower_destination": "text_pattern_ops"},
 ).ddl_if(dialect="postgresql")
+
+# -- Multi-channel notifications (issue 5, migration 0002_fanout) -------------------------------------
+
+#: A message fanned out from a multi-channel notification names it; every sibling shares the key.
+messages.append_column(Column("notification_key", KEY))
+Index("ix_messages_ws_notification", messages.c.workspace_id, messages.c.notification_key)

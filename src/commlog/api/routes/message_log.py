@@ -17,9 +17,11 @@ from commlog.api.routes.messages import IdempotencyHeader
 from commlog.api.schemas import MessageOut
 from commlog.api.search import checked_filter, numbered_page, run_search
 from commlog.api.search_schemas import LogEntry, LogResult, Paged, RecipientLog
+from commlog.domain.fanout import NOTIFICATION_LOG_TYPE
 from commlog.domain.filters import Field, Filter, Operator, RawCondition, Sort, parse_value
 from commlog.domain.message_log import LOG_TYPES, LogStatus, status_states
 from commlog.domain.permissions import Permission
+from commlog.domain.states import MessageType
 from commlog.store.resend import reprocess
 
 router = APIRouter(prefix="/api", tags=["message log"])
@@ -78,8 +80,13 @@ def _log_conditions(options: dict[str, str | None], status: str | None, kind: st
         raws.append(RawCondition(Field.STATE, Operator.IN, values=sorted(states)))
         if resend is not None:
             raws.append(RawCondition(Field.PARENT_KEY, Operator.NOT_EMPTY if resend else Operator.EMPTY))
-    if kind is not None:
-        raws.append(RawCondition(Field.TYPE, Operator.EQUALS, _choice("type", kind, LOG_TYPES).value))
+    if kind is not None and kind.lower() == NOTIFICATION_LOG_TYPE:
+        raws.append(RawCondition(Field.NOTIFICATION_KEY, Operator.NOT_EMPTY))
+    elif kind is not None:
+        kinds: dict[str, MessageType | None] = {**LOG_TYPES, NOTIFICATION_LOG_TYPE: None}
+        chosen = _choice("type", kind, kinds)
+        assert chosen is not None
+        raws.append(RawCondition(Field.TYPE, Operator.EQUALS, chosen.value))
     return raws
 
 
