@@ -16,7 +16,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from commlog.channels.registry import build_channels, build_gates
 from commlog.config import Settings
 from commlog.domain.clock import FakeClock
+from commlog.domain.failures import FailureCategory
 from commlog.domain.limits import grant, next_reset, parse_daily_limits, suppression_key, zone_named
+from commlog.domain.retry import RetryPolicy, sweep_eligible
+from commlog.domain.retry_status import RetryStatus, retry_status
+from commlog.store.failed import FailedFilter, failed_messages
 from commlog.store.tables import workspaces
 from commlog.worker.worker import Worker
 
@@ -35,7 +39,7 @@ async def sent_today(api: httpx.AsyncClient, channel: str = "WEB_HOOK") -> int:
 
 
 async def test_a_daily_limit_lets_n_through_and_the_rest_goes_after_midnight(
-    api_on_clock: httpx.AsyncClient, peer: HttpPeer, worker: Worker, clock: FakeClock
+    api_on_clock: httpx.AsyncClient, peer: HttpPeer, worker: Worker, clock: FakeClock, engine: AsyncEngine
 ) -> None:
     await set_limits(api_on_clock, WEB_HOOK=2)
     await api_on_clock.put("/api/settings/retry-policy", json={"sweepIntervalSeconds": 3600})
@@ -50,6 +54,10 @@ async def test_a_daily_limit_lets_n_through_and_the_rest_goes_after_midnight(
     assert held["retryNotBefore"] == "2026-03-03T00:00:00.000+00:00"
     assert "limit of 2" in held["failureCause"]
     assert await sent_today(api_on_clock) == 2
+    async with engine.connect() as conn:
+        pending = FailedFilter(retry_status=RetryStatus.SWEEP_PENDING)
+        found = await failed_messages(conn, held["workspaceId"], pending, RetryPolicy(), 10, None)
+    assert [row.encoded_key for row in found.rows] == [held["encodedKey"]], "the Failed page says it will be retried"
 
     clock.advance(14 * 3600)  # 23:00: sweeps run, but the limit has not reset
     await worker.run_once()
@@ -233,3 +241,9 @@ def test_the_pure_rules() -> None:
     assert suppression_key("https://Example.com/Hook") == "https://Example.com/Hook"
     limits, problems = parse_daily_limits({"SMS": 0, "EMAIL": None})
     assert problems == [] and limits["SMS"] == 0 and limits["WEB_HOOK"] is None
+    policy, now = RetryPolicy(), datetime(2026, 3, 2, tzinfo=UTC)
+    business = FailureCategory.BUSINESS_LOGIC
+    assert sweep_eligible(policy, business, 0, now, now, "DAILY_LIMIT_REACHED")
+    assert not sweep_eligible(policy, business, 0, now, now, "PUSH_QUOTA_EXCEEDED")
+    assert retry_status(policy, business.value, 0, False, "DAILY_LIMIT_REACHED") is RetryStatus.SWEEP_PENDING
+    assert retry_status(policy, business.value, 0, False, "OTHER") is RetryStatus.NOT_RETRYABLE

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from commlog.domain.failures import FailureCategory
+from commlog.domain.failures import LIFTS_AFTER_WAIT, FailureCategory
 from commlog.domain.outcome import DeliveryOutcome
 from commlog.domain.states import MessageState, WaitingReason
 
@@ -93,11 +93,12 @@ def sweep_eligible(
     sweeps_done: int,
     retry_not_before: datetime | None,
     now: datetime,
+    reason: str | None = None,
 ) -> bool:
-    """Whether the daily sweep retries this FAILED message now."""
+    """Whether the daily sweep retries this FAILED message now (a limit's reset is a wait like any)."""
     return (
         policy.sweep_enabled
-        and category is FailureCategory.RETRYABLE
+        and (category is FailureCategory.RETRYABLE or reason in LIFTS_AFTER_WAIT)
         and sweeps_done < policy.sweep_max_attempts
         and (retry_not_before is None or retry_not_before <= now)
     )

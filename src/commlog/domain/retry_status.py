@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from commlog.domain.failures import FailureCategory
+from commlog.domain.failures import LIFTS_AFTER_WAIT, FailureCategory
 from commlog.domain.retry import RetryPolicy
 
 
@@ -36,9 +36,11 @@ def sweeps_left(policy: RetryPolicy, num_sweeps: int) -> bool:
     return policy.sweep_enabled and num_sweeps < policy.sweep_max_attempts
 
 
-def retry_status(policy: RetryPolicy, category: str | None, num_sweeps: int, resent: bool) -> RetryStatus:
+def retry_status(
+    policy: RetryPolicy, category: str | None, num_sweeps: int, resent: bool, reason: str | None = None
+) -> RetryStatus:
     if resent:
         return RetryStatus.RESENT
-    if category != FailureCategory.RETRYABLE.value:
+    if category != FailureCategory.RETRYABLE.value and reason not in LIFTS_AFTER_WAIT:
         return RetryStatus.NOT_RETRYABLE
     return RetryStatus.SWEEP_PENDING if sweeps_left(policy, num_sweeps) else RetryStatus.EXHAUSTED

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, false, func, not_, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from commlog.domain.failures import FailureCategory
+from commlog.domain.failures import LIFTS_AFTER_WAIT, FailureCategory
 from commlog.domain.retry import RetryPolicy
 from commlog.domain.retry_status import RetryStatus
 from commlog.domain.states import MessageState
@@ -50,7 +50,11 @@ def _status(status: RetryStatus | None, policy: RetryPolicy) -> ColumnElement[bo
     open_ = m.resent_at.is_(None)
     if status is None:
         return open_
-    retryable = m.failure_category == FailureCategory.RETRYABLE.value
+    # What the sweep retries: retryable failures, and those over a daily limit (queue.sweep).
+    retryable = or_(
+        m.failure_category == FailureCategory.RETRYABLE.value,
+        func.coalesce(m.failure_reason, "").in_(sorted(LIFTS_AFTER_WAIT)),
+    )
     if status is RetryStatus.NOT_RETRYABLE:
         return and_(open_, or_(m.failure_category.is_(None), not_(retryable)))
     sweeps_left = and_(true() if policy.sweep_enabled else false(), m.num_sweeps < policy.sweep_max_attempts)

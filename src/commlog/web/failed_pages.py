@@ -87,7 +87,7 @@ async def failed_page(
         summary = await failed_summary(conn, caller.workspace_id)
         found = await failed_messages(conn, caller.workspace_id, chosen, policy, PAGE_SIZE, after)
     rows = [
-        (row, retry_status(policy, row.failure_category, row.num_sweeps, row.resent_at is not None))
+        (row, retry_status(policy, row.failure_category, row.num_sweeps, row.resent_at is not None, row.failure_reason))
         for row in found.rows
     ]
     kept = {name: one(form, name) for name in ("age", "reason", "category", "status")}

@@ -41,7 +41,8 @@ async def message_page(
     policy = workspace.retry_policy if workspace is not None else RetryPolicy()
     status = None
     if message.state == MessageState.FAILED.value:
-        status = retry_status(policy, message.failure_category, message.num_sweeps, message.resent_at is not None)
+        resent = message.resent_at is not None
+        status = retry_status(policy, message.failure_category, message.num_sweeps, resent, message.failure_reason)
     resent_as = next((m.encoded_key for m in history.messages if m.parent_key == encoded_key), None)
     resent_key = one(query(request), "resent")
     return page(
