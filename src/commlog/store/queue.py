@@ -18,7 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from commlog.domain.failures import LIFTS_AFTER_WAIT, FailureCategory
 from commlog.domain.outcome import DeliveryOutcome
 from commlog.domain.retry import NextStep
-from commlog.domain.states import MessageState, Trigger
+from commlog.domain.states import MessageState, Trigger, WaitingReason
+from commlog.store import events as stream_events
 from commlog.store.tables import attempts, messages
 
 #: What a worker needs to deliver a claimed message.
@@ -88,6 +89,8 @@ async def record(conn: AsyncConnection, results: Sequence[AttemptResult]) -> Non
     """
     if not results:
         return
+    # The stream's events first, while the leases they check are still in place.
+    await stream_events.record_attempts(conn, results)
     attempt_rows = [_attempt_values(r) for r in results]
     message_rows = [_message_values(r) for r in results]
     if conn.dialect.name == "postgresql":
@@ -194,8 +197,11 @@ def _category(outcome: DeliveryOutcome) -> str | None:
     return None if category is None else category.value
 
 
-async def release(conn: AsyncConnection, lease_token: str, keys: Sequence[str], now: datetime) -> None:
-    """Hand unfinished claims back at once (graceful shutdown), instead of waiting for the lease."""
+async def release(
+    conn: AsyncConnection, lease_token: str, keys: Sequence[str], now: datetime, until: datetime | None = None
+) -> None:
+    """Hand unfinished claims back at once (graceful shutdown), instead of waiting for the lease;
+    with `until`, due again only then (a destination that already has enough in flight)."""
     if not keys:
         return
     await conn.execute(
@@ -204,7 +210,28 @@ async def release(conn: AsyncConnection, lease_token: str, keys: Sequence[str], 
         .values(
             state=case((messages.c.num_retries == 0, MessageState.QUEUED.value), else_=MessageState.WAITING.value),
             waiting_reason=case((messages.c.num_retries == 0, None), else_="READY_TO_BE_SENT"),
-            next_attempt_at=now,
+            next_attempt_at=until or now,
+            lease_token=None,
+            attempt_count=messages.c.attempt_count - 1,
+            updated_at=now,
+        )
+    )
+
+
+async def wait_for_circuit(
+    conn: AsyncConnection, lease_token: str, keys: Sequence[str], until: datetime, now: datetime
+) -> None:
+    """Hand claims back unattempted because their destination's circuit is open: WAITING with
+    WAIT_FOR_CLOSE_CIRCUIT until `until`; no attempt is recorded and no retry is used up."""
+    if not keys:
+        return
+    await conn.execute(
+        update(messages)
+        .where(messages.c.encoded_key.in_(list(keys)), messages.c.lease_token == lease_token)
+        .values(
+            state=MessageState.WAITING.value,
+            waiting_reason=WaitingReason.WAIT_FOR_CLOSE_CIRCUIT.value,
+            next_attempt_at=until,
             lease_token=None,
             attempt_count=messages.c.attempt_count - 1,
             updated_at=now,

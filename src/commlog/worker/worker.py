@@ -9,14 +9,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import Counter
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from commlog import metrics
 from commlog.channels.base import Channel, OutboundMessage
 from commlog.config import Settings
+from commlog.domain.circuit import Circuit, CircuitRules, counts_against_destination, destination_of
 from commlog.domain.clock import Clock, utc_now
 from commlog.domain.keys import new_key
 from commlog.domain.outcome import DeliveryOutcome
@@ -31,6 +35,12 @@ log = logging.getLogger("commlog.worker")
 WORKSPACE_TTL = 5.0
 #: How often a worker checks whether a workspace's sweep is due.
 SWEEP_CHECK_INTERVAL = 30.0
+#: Seconds a message waits when its destination already has its share of deliveries in flight.
+DESTINATION_DEFER = 1.0
+#: Longest pause between tries while the database cannot be reached.
+DATABASE_RETRY_MAX = 5.0
+#: What a lost database connection looks like, from SQLAlchemy or straight from the driver.
+DATABASE_ERRORS: tuple[type[BaseException], ...] = (DBAPIError, OSError)
 
 
 class DeliveryGate(Protocol):
@@ -69,17 +79,31 @@ class Worker:
         self._capacity_freed = asyncio.Event()
         self._results_ready = asyncio.Event()
         self.delivered = 0
+        # Per destination, in this process: deliveries in flight and the circuit breaker.
+        self._rules = CircuitRules(settings.circuit_failures, settings.circuit_cooldown)
+        self._circuits: dict[str, Circuit] = {}
+        self._busy: Counter[str] = Counter()
+        #: Claimed messages waiting in this process for a slot at their destination.
+        self._held: dict[str, list[Any]] = {}
+
+    def circuit(self, destination: str) -> Circuit:
+        """The circuit guarding one destination (see `commlog.domain.circuit.destination_of`)."""
+        found = self._circuits.get(destination)
+        if found is None:
+            found = self._circuits[destination] = Circuit(self._rules)
+        return found
 
     # -- one step at a time (used by tests with a fake clock, and by `run`) --------------------
 
     async def run_once(self) -> int:
         """Claim one batch, deliver it, record it; how many messages were handled."""
         await self._maybe_sweep()
-        rows = await self._claim(self._settings.claim_batch)
+        claimed = await self._claim(self._settings.claim_batch)
+        rows = await self._admitted(claimed)
         refused = await self._refused(rows)
         results = await asyncio.gather(*(self._deliver(row, refused.get(row.encoded_key)) for row in rows))
         await self._record(list(results))
-        return len(rows)
+        return len(claimed)
 
     async def sweep_now(self) -> int:
         """Run every workspace's sweep whose turn has come; how many messages went back in the queue."""
@@ -97,10 +121,19 @@ class Worker:
         recording_done = asyncio.Event()
         recorder = asyncio.create_task(self._keep_recording(recording_done))
         try:
+            pause = self._settings.poll_interval
             while not stop.is_set():
-                claimed = await self._claim_and_start()
-                if time.monotonic() - self._last_sweep_check >= SWEEP_CHECK_INTERVAL:
-                    await self._maybe_sweep()
+                try:
+                    claimed = await self._claim_and_start()
+                    if time.monotonic() - self._last_sweep_check >= SWEEP_CHECK_INTERVAL:
+                        await self._maybe_sweep()
+                    pause = self._settings.poll_interval
+                except DATABASE_ERRORS as exc:
+                    # The database is away: keep what is in flight, try again later, never exit.
+                    pause = min(max(pause * 2, 0.1), DATABASE_RETRY_MAX)
+                    log.warning("database unavailable (%s); retrying in %.1fs", type(exc).__name__, pause)
+                    await _first_of(stop, timeout=pause)
+                    continue
                 if not claimed:
                     await _first_of(self._capacity_freed, stop, timeout=self._settings.poll_interval)
         finally:
@@ -109,26 +142,33 @@ class Worker:
 
     async def _claim_and_start(self) -> bool:
         """Claim as many due messages as there is room for and start delivering them."""
-        free = self._settings.worker_concurrency - len(self._in_flight)
-        if free < max(1, min(self._settings.claim_batch, self._settings.worker_concurrency) // 4):
-            self._capacity_freed.clear()
-            return False
-        rows = await self._claim(min(free, self._settings.claim_batch))
+        held = sum(len(rows) for rows in self._held.values())
+        free = self._settings.worker_concurrency - len(self._in_flight) - held
+        claimed: list[Any] = []
+        if free >= max(1, min(self._settings.claim_batch, self._settings.worker_concurrency) // 4):
+            claimed = await self._claim(min(free, self._settings.claim_batch))
+        rows = await self._admitted(self._ready_held() + claimed, hold=True)
         refused = await self._refused(rows)
         for row in rows:
             task = asyncio.create_task(self._deliver(row, refused.get(row.encoded_key)))
             self._in_flight[row.encoded_key] = (row.lease_token, task)
             task.add_done_callback(self._on_done)
-        if not rows:
+        if not claimed:
             self._capacity_freed.clear()
-        return bool(rows)
+        return bool(claimed)
 
     async def _keep_recording(self, done: asyncio.Event) -> None:
         """Write finished attempts in batches as they come, until `done` and nothing is left."""
         while True:
             if self._finished:
                 batch, self._finished = self._finished, []
-                await self._record(batch)
+                try:
+                    await self._record(batch)
+                except DATABASE_ERRORS as exc:
+                    # Keep the results and write them when the database is back: none is lost.
+                    self._finished[:0] = batch
+                    log.warning("could not record %d attempts (%s); will retry", len(batch), type(exc).__name__)
+                    await asyncio.sleep(min(DATABASE_RETRY_MAX, 0.5))
             elif done.is_set():
                 return
             else:
@@ -150,6 +190,8 @@ class Worker:
         if tasks:
             await asyncio.wait(tasks, timeout=self._settings.shutdown_grace)
         unfinished = [(key, token) for key, (token, task) in self._in_flight.items() if not task.done()]
+        unfinished += [(row.encoded_key, row.lease_token) for held in self._held.values() for row in held]
+        self._held.clear()
         for _, (_, task) in self._in_flight.items():
             task.cancel()
         recording_done.set()
@@ -175,6 +217,61 @@ class Worker:
             self._workspaces_loaded = time.monotonic()
         return rows
 
+    def _ready_held(self) -> list[Any]:
+        """Held messages whose destination has a free slot again, oldest first."""
+        ready: list[Any] = []
+        for destination, held in list(self._held.items()):
+            free = self._settings.destination_concurrency - self._busy[destination]
+            if free > 0:
+                ready += held[:free]
+                del held[:free]
+            if not held:
+                del self._held[destination]
+        return ready
+
+    def _hold_limit(self) -> int:
+        """Messages held per destination beyond those in flight: as many as surely start within
+        half a lease even if every delivery takes the whole timeout."""
+        rounds = int(self._settings.lease_seconds / 2 / max(self._settings.webhook_timeout, 0.1))
+        return self._settings.destination_concurrency * max(rounds, 1)
+
+    async def _admitted(self, rows: list[Any], hold: bool = False) -> list[Any]:
+        """The claimed messages that may go now. When their destination has its share in flight, the
+        long-running loop (`hold`) keeps a few to start as slots free, and hands the rest back for a
+        moment; those whose circuit is open are handed back until it may close."""
+        now = self._clock()
+        admitted: list[Any] = []
+        deferred: list[str] = []
+        circuit_waits: dict[datetime, list[str]] = {}
+        for row in rows:
+            destination = destination_of(row.type, row.destination, row.workspace_id)
+            if self._busy[destination] >= self._settings.destination_concurrency:
+                held = self._held.setdefault(destination, [])
+                if hold and len(held) < self._hold_limit():
+                    held.append(row)
+                else:
+                    deferred.append(row.encoded_key)
+                continue
+            circuit = self.circuit(destination)
+            if not circuit.admit(now):
+                circuit_waits.setdefault(circuit.reopens_at(now), []).append(row.encoded_key)
+                continue
+            self._busy[destination] += 1
+            admitted.append(row)
+        if deferred or circuit_waits:
+            tokens = {row.encoded_key: row.lease_token for row in rows}
+            try:
+                async with self._engine.begin() as conn:
+                    for token, keys in _by_token(deferred, tokens).items():
+                        await queue.release(conn, token, keys, now, now + timedelta(seconds=DESTINATION_DEFER))
+                    for until, waiting in circuit_waits.items():
+                        for token, keys in _by_token(waiting, tokens).items():
+                            await queue.wait_for_circuit(conn, token, keys, until, now)
+            except DATABASE_ERRORS as exc:
+                # They stay claimed and come back when their lease ends; the admitted ones still go.
+                log.warning("could not hand back %d messages (%s)", len(rows) - len(admitted), type(exc).__name__)
+        return admitted
+
     async def _refused(self, rows: list[Any]) -> dict[str, DeliveryOutcome]:
         if not rows or not self._gates:
             return {}
@@ -193,9 +290,11 @@ class Worker:
             for gate in self._gates:
                 await gate.recorded(conn, results)
         self.delivered += sum(1 for r in results if r.outcome.sent)
+        metrics.record_attempts((r.outcome, r.duration_ms) for r in results)
 
     async def _deliver(self, row: Any, refusal: DeliveryOutcome | None = None) -> queue.AttemptResult:
         workspace = self._workspaces[row.workspace_id]
+        destination = destination_of(row.type, row.destination, row.workspace_id)
         started_at = self._clock()
         began = time.perf_counter()
         try:
@@ -214,10 +313,21 @@ class Worker:
                 )
             )
         except Exception as exc:  # a channel bug must not lose the message or kill the worker
-            log.exception("channel %s raised on message %s", row.type, row.encoded_key)
+            log.exception(
+                "channel %s raised on message %s",
+                row.type,
+                row.encoded_key,
+                extra={"message_key": row.encoded_key, "workspace_id": row.workspace_id},
+            )
             outcome = DeliveryOutcome.failure("OTHER", f"internal error: {type(exc).__name__}")
+        finally:
+            self._busy[destination] -= 1
         duration_ms = (time.perf_counter() - began) * 1000
         finished_at = self._clock()
+        if refusal is None:
+            self.circuit(destination).record(counts_against_destination(outcome), finished_at)
+        elif self.circuit(destination).probe_in_flight:
+            self.circuit(destination).probe_in_flight = False  # a gate refused the probe; let another go
         automatic = row.trigger in (Trigger.AUTOMATIC_RETRY, Trigger.DAILY_SWEEP)
         return queue.AttemptResult(
             message_key=row.encoded_key,
@@ -244,6 +354,14 @@ class Worker:
         if swept:
             log.info("sweep put %d failed messages back in the queue", swept)
         return swept
+
+
+def _by_token(keys: list[str], tokens: Mapping[str, str]) -> dict[str, list[str]]:
+    """Message keys grouped by the lease they were claimed under (held messages keep older leases)."""
+    grouped: dict[str, list[str]] = {}
+    for key in keys:
+        grouped.setdefault(tokens[key], []).append(key)
+    return grouped
 
 
 async def _first_of(*events: asyncio.Event, timeout: float) -> None:
