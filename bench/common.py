@@ -131,6 +131,8 @@ class Results:
     title: str
     rows: list[tuple[str, ...]] = field(default_factory=list)
     columns: tuple[str, ...] = ("measure", "size", "result", "baseline", "ratio", "target")
+    #: Paragraphs printed under the table in docs/benchmarks.md: how to read it.
+    notes: list[str] = field(default_factory=list)
 
     def add(self, *cells: object) -> None:
         self.rows.append(tuple(str(c) for c in cells))
@@ -146,4 +148,4 @@ class Results:
     def markdown(self) -> str:
         lines = ["| " + " | ".join(self.columns) + " |", "|" + "---|" * len(self.columns)]
         lines += ["| " + " | ".join(row) + " |" for row in self.rows]
-        return "\n".join(lines)
+        return "\n".join(lines + [f"\n{note}" for note in self.notes])

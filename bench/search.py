@@ -295,7 +295,17 @@ async def bare(database_url: str, workspace_id: str, query: Query, rounds: int) 
     return _percentiles(timings)
 
 
+NOTE = (
+    "Result: a client's request through the HTTP API to its answer, one at a time. Baseline: the store's "
+    "page query and, where the dialect answers one, its exact COUNT, run on the same database with no HTTP "
+    "and no app. The gap is the API's own cost per request (authentication, the workspace's time zone, "
+    "serialising 50 messages); totals are exact counts, so their cost grows with the number of matches."
+)
+
+
 def run(database_url: str, count: int, results: Results, rounds: int = ROUNDS) -> None:
+    if NOTE not in results.notes:
+        results.notes.append(NOTE)
     fresh_database(database_url)
     kind = "postgresql" if database_url.startswith("postgresql") else "sqlite"
     with api_server(database_url) as base_url:
