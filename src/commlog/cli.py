@@ -10,7 +10,9 @@ import typer
 import uvicorn
 from rich.console import Console
 
+from commlog.cli_ops import register as register_operations
 from commlog.config import Settings
+from commlog.logs import configure_logging
 from commlog.store.database import migrate as run_migrations
 from commlog.store.first_run import FirstRun
 
@@ -38,6 +40,7 @@ def serve(
     from commlog.api.app import create_app
 
     settings = Settings.from_env()
+    configure_logging(settings.log_format, logging.WARNING)
     run_migrations(settings.database_url)
     address = f"http://{host}:{port}"
 
@@ -63,6 +66,7 @@ def serve(
         port=port,
         loop="uvloop" if _has_uvloop() else "asyncio",
         log_level="warning",
+        log_config=None,  # keep the handlers of configure_logging (COMMLOG_LOG_FORMAT)
     )
 
 
@@ -86,7 +90,7 @@ def worker(concurrency: int = typer.Option(0, help="deliveries in flight at once
     settings = Settings.from_env()
     if concurrency:
         settings = replace(settings, worker_concurrency=concurrency)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    configure_logging(settings.log_format)
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -112,6 +116,10 @@ def migrate() -> None:
     settings = Settings.from_env()
     run_migrations(settings.database_url)
     console.print("schema is up to date")
+
+
+# send, search, resend, stats, purge, workspace/user/key management (issue 9): commlog/cli_ops.py
+register_operations(app)
 
 
 if __name__ == "__main__":  # pragma: no cover

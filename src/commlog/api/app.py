@@ -7,10 +7,9 @@ import contextlib
 from collections.abc import AsyncIterator, Callable
 
 from fastapi import Depends, FastAPI
-from sqlalchemy import text
 
 from commlog import __version__
-from commlog.api.context import AppContext, app_context, public
+from commlog.api.context import AppContext, public
 from commlog.api.errors import install_error_handlers
 from commlog.api.routes import accounts as account_routes
 from commlog.api.routes import channel_settings as channel_settings_routes
@@ -18,7 +17,9 @@ from commlog.api.routes import limits as limit_routes
 from commlog.api.routes import mambu_resend as mambu_resend_routes
 from commlog.api.routes import mambu_v1, mambu_v2, message_log
 from commlog.api.routes import messages as message_routes
+from commlog.api.routes import operations as operation_routes
 from commlog.api.routes import resend as resend_routes
+from commlog.api.routes import retention as retention_routes
 from commlog.api.routes import sessions as session_routes
 from commlog.api.routes import settings as settings_routes
 from commlog.channels.registry import build_channels, build_gates
@@ -92,11 +93,8 @@ def create_app(
         """Liveness: the process answers."""
         return {"status": "ok"}
 
-    @app.get("/readyz", tags=["operations"], dependencies=[Depends(public)])
-    async def readyz(ctx: AppContext = Depends(app_context)) -> dict[str, str]:
-        """Readiness: the database answers."""
-        async with ctx.engine.connect() as conn:
-            await conn.execute(text("SELECT 1"))
-        return {"status": "ok"}
+    # Operations (issue 9): /readyz (database and schema) and /metrics.
+    app.include_router(operation_routes.router)
+    app.include_router(retention_routes.router)
 
     return app

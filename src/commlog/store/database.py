@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 from importlib import resources
 from typing import Any
 
@@ -10,7 +11,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 _ASYNC_DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+asyncpg"}
 
@@ -59,18 +60,34 @@ def migrate(url: str, revision: str = "heads") -> None:
     command.upgrade(alembic_config(url), revision)
 
 
-def current_revision_is_head(url: str) -> bool:
-    from alembic.runtime.migration import MigrationContext
+@functools.cache
+def head_revisions() -> frozenset[str]:
+    """The revisions this commlog's migrations end at (one per feature branch until they are merged)."""
     from alembic.script import ScriptDirectory
 
-    script = ScriptDirectory.from_config(alembic_config(url))
+    return frozenset(ScriptDirectory.from_config(alembic_config("sqlite://")).get_heads())
 
-    async def read() -> set[str]:
+
+async def current_revisions(conn: AsyncConnection) -> frozenset[str]:
+    """The revisions the database says it is at: one small read, safe on the event loop."""
+    from alembic.runtime.migration import MigrationContext
+
+    return frozenset(await conn.run_sync(lambda c: MigrationContext.configure(c).get_current_heads()))
+
+
+async def schema_is_current(conn: AsyncConnection) -> bool:
+    return await current_revisions(conn) == head_revisions()
+
+
+def current_revision_is_head(url: str) -> bool:
+    """For synchronous callers outside an event loop; the API's readiness check uses `schema_is_current`."""
+
+    async def read() -> bool:
         engine = create_engine(url)
         try:
             async with engine.connect() as conn:
-                return set(await conn.run_sync(lambda c: MigrationContext.configure(c).get_current_heads()))
+                return await schema_is_current(conn)
         finally:
             await engine.dispose()
 
-    return asyncio.run(read()) == set(script.get_heads())
+    return asyncio.run(read())

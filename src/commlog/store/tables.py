@@ -286,3 +286,8 @@ Index(
 #: A message fanned out from a multi-channel notification names it; every sibling shares the key.
 messages.append_column(Column("notification_key", KEY))
 Index("ix_messages_ws_notification", messages.c.workspace_id, messages.c.notification_key)
+
+# -- Retention (issue 9, migration 0007_retention) ------------------------------------------------
+
+#: Days a workspace keeps its final messages before `commlog purge` removes them; NULL keeps them.
+workspaces.append_column(Column("retention_days", Integer))
