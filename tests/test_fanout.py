@@ -6,10 +6,13 @@ import json
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from commlog.sdk import AsyncClient, CommlogError
 from commlog.worker.worker import Worker
 
+from .conftest import ADMIN_API_KEY
 from .helpers import configure, read, submit
 from .peers import HttpPeer, json_reply
 from .test_api_messages import count_messages
@@ -154,3 +157,17 @@ async def test_the_log_still_knows_every_channel_name(api: httpx.AsyncClient) ->
     assert response.status_code == 400
     [error] = response.json()["errors"]
     assert error["field"] == "type" and "notification" in error["message"]
+
+
+async def test_the_sdk_sends_a_notification(api: httpx.AsyncClient, peer: HttpPeer) -> None:
+    channels = [{"type": "SMS", "destination": TO}, {"type": "PUSH", "destination": DEVICE, "subject": "Hi"}]
+    async with AsyncClient(str(api.base_url), ADMIN_API_KEY) as commlog:
+        sent = await commlog.notify(channels, body="Hello", product_tag="shop", idempotency_key="n-1")
+        again = await commlog.notify(channels, body="Hello", product_tag="shop", idempotency_key="n-1")
+        with pytest.raises(CommlogError) as refused:
+            await commlog.notify([{"type": "SMS", "destination": "0722"}], body="x")
+    assert [m.type for m in sent.messages] == ["SMS", "PUSH"]
+    assert {m.notification_key for m in sent.messages} == {sent.notification_key}
+    assert (again.notification_key, again.message_keys) == (sent.notification_key, sent.message_keys)
+    assert [m.product_tag for m in sent.messages] == ["shop", "shop"]
+    assert refused.value.details[0].field == "channels[0].destination"

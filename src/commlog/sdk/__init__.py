@@ -20,6 +20,7 @@ from commlog.sdk.models import (
     Message,
     MessageOptions,
     MessagePage,
+    Notification,
     ResendResult,
     SearchMessage,
 )
@@ -36,6 +37,7 @@ __all__ = [
     "Message",
     "MessageOptions",
     "MessagePage",
+    "Notification",
     "ResendResult",
     "SearchMessage",
 ]

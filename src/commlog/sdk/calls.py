@@ -22,6 +22,7 @@ from commlog.sdk.models import (
     Message,
     MessageOptions,
     MessagePage,
+    Notification,
     ResendResult,
     SearchMessage,
     query_params,
@@ -93,6 +94,16 @@ def submit(fields: Mapping[str, Any], idempotency_key: str | None) -> Call[Messa
     """Fields in snake_case (client_key=...) or camelCase; the server validates them."""
     body = {to_camel(name): value for name, value in fields.items() if value is not None}
     return Call("POST", "/api/messages", Message.model_validate, body=body, headers=_idempotency(idempotency_key))
+
+
+def notify(
+    channels: Sequence[Mapping[str, Any]], fields: Mapping[str, Any], idempotency_key: str | None
+) -> Call[Notification]:
+    """A multi-channel notification: `channels` are {type, destination, subject?, body?, headers?}."""
+    body = {to_camel(name): value for name, value in fields.items() if value is not None}
+    body |= {"type": "NOTIFICATION", "channels": [dict(channel) for channel in channels]}
+    headers = _idempotency(idempotency_key)
+    return Call("POST", "/api/messages", Notification.model_validate, body=body, headers=headers)
 
 
 def resend(keys: Sequence[str], idempotency_key: str | None) -> Call[ResendResult]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Self, TypeVar, Unpack
 
@@ -11,7 +11,16 @@ import httpx
 from commlog.sdk import calls
 from commlog.sdk.calls import Call, Constraint
 from commlog.sdk.errors import CommlogError
-from commlog.sdk.models import History, LogEntry, Message, MessageOptions, MessagePage, ResendResult, SearchMessage
+from commlog.sdk.models import (
+    History,
+    LogEntry,
+    Message,
+    MessageOptions,
+    MessagePage,
+    Notification,
+    ResendResult,
+    SearchMessage,
+)
 
 T = TypeVar("T")
 
@@ -87,6 +96,12 @@ class Client:
         """Log one notification and queue it: `submit(type="WEB_HOOK", destination=..., body=...)`."""
         return self._send(calls.submit(fields, idempotency_key))
 
+    def notify(
+        self, channels: Sequence[Mapping[str, Any]], *, idempotency_key: str | None = None, **fields: Any
+    ) -> Notification:
+        """Send one notification on several channels: one message per channel, all linked to it."""
+        return self._send(calls.notify(channels, fields, idempotency_key))
+
     def resend(self, keys: Sequence[str], *, idempotency_key: str | None = None) -> ResendResult:
         """Resend FAILED messages (all or none), each as a new message linked to its original."""
         return self._send(calls.resend(keys, idempotency_key))
@@ -161,6 +176,12 @@ class AsyncClient:
     async def submit(self, *, idempotency_key: str | None = None, **fields: Any) -> Message:
         """Log one notification and queue it: `await submit(type="WEB_HOOK", destination=..., body=...)`."""
         return await self._send(calls.submit(fields, idempotency_key))
+
+    async def notify(
+        self, channels: Sequence[Mapping[str, Any]], *, idempotency_key: str | None = None, **fields: Any
+    ) -> Notification:
+        """Send one notification on several channels: one message per channel, all linked to it."""
+        return await self._send(calls.notify(channels, fields, idempotency_key))
 
     async def resend(self, keys: Sequence[str], *, idempotency_key: str | None = None) -> ResendResult:
         """Resend FAILED messages (all or none), each as a new message linked to its original."""

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, TypedDict
 
+from commlog.api.notification_schemas import NotificationOut
 from commlog.api.resend_schemas import HistoryOut, ResendOut
 from commlog.api.schemas import AttemptOut, MessageOut
 from commlog.api.search_schemas import LogEntry, LogResult, MambuMessage
@@ -23,6 +24,8 @@ History = HistoryOut
 ResendResult = ResendOut
 #: A search result in seed 001's (Mambu's) shape.
 SearchMessage = MambuMessage
+#: A multi-channel notification: its key and the message each channel became.
+Notification = NotificationOut
 
 __all__ = [
     "Attempt",
@@ -32,6 +35,7 @@ __all__ = [
     "Message",
     "MessageOptions",
     "MessagePage",
+    "Notification",
     "ResendResult",
     "SearchMessage",
 ]
