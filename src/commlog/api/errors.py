@@ -17,6 +17,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger("commlog.api")
@@ -123,3 +124,39 @@ def install_error_handlers(app: FastAPI) -> None:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         error = ApiError(500, [Problem("server", "internal error; it has been logged")], "INTERNAL_ERROR")
         return _formatter_for(request)(error)
+
+    async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+        """The database is away (restart, failover, network): a 503 the client may retry, not a 500."""
+        if not is_database_unavailable(exc):
+            return await _unexpected(request, exc)
+        log.warning("database unavailable on %s %s: %s", request.method, request.url.path, type(exc).__name__)
+        error = ApiError(
+            503,
+            [Problem("server", "the database is unavailable; try again shortly")],
+            "SERVICE_UNAVAILABLE",
+            {"Retry-After": str(DATABASE_RETRY_AFTER)},
+        )
+        response = _formatter_for(request)(error)
+        response.headers.update(error.headers)
+        return response
+
+    for kind in (DBAPIError, OSError):
+        app.add_exception_handler(kind, _database_unavailable)
+
+
+#: Seconds a client is asked to wait when the database is unavailable.
+DATABASE_RETRY_AFTER = 2
+
+
+def is_database_unavailable(exc: BaseException) -> bool:
+    """A lost or refused database connection, as SQLAlchemy or the driver reports it."""
+    if isinstance(exc, OSError):
+        return True
+    if isinstance(exc, DBAPIError):
+        return (
+            exc.connection_invalidated
+            or isinstance(exc, OperationalError | InterfaceError)
+            or (isinstance(exc.orig, OSError))
+            or "connection" in type(exc.orig).__name__.lower()
+        )
+    return False

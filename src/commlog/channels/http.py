@@ -9,13 +9,18 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
+from aiohttp.abc import AbstractResolver, ResolveResult
+from aiohttp.resolver import DefaultResolver
 
+from commlog.domain.addresses import is_blocked_address, is_ip_literal
 from commlog.domain.clock import Clock
 from commlog.domain.failures import FailureCategory, describe
 from commlog.domain.http_outcomes import EXCERPT_CHARS, parse_retry_after
@@ -69,16 +74,45 @@ def accepted(reply: HttpReply, provider_message_id: Any, provider_reply: str | N
     )
 
 
+class BlockedDestinationError(OSError):
+    """A destination resolved to an address that private-destination blocking refuses."""
+
+
+class PublicOnlyResolver(AbstractResolver):
+    """Resolves as usual, then refuses the host if any of its addresses is not public.
+
+    The check runs on the addresses the connection will actually use, at connect time, so a name
+    that resolved to a public address at submit and to 127.0.0.1 now (DNS rebinding) is refused.
+    """
+
+    def __init__(self) -> None:
+        self._resolver = DefaultResolver()
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        found = await self._resolver.resolve(host, port, family)
+        blocked = sorted({r["host"] for r in found if is_blocked_address(r["host"])})
+        if blocked:
+            raise BlockedDestinationError(f"{host} resolves to {', '.join(blocked)}; private destinations are blocked")
+        return found
+
+    async def close(self) -> None:
+        await self._resolver.close()
+
+
 class HttpTransport:
-    def __init__(self, timeout: float, concurrency: int, user_agent: str) -> None:
+    def __init__(self, timeout: float, concurrency: int, user_agent: str, *, block_private: bool = False) -> None:
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._concurrency = concurrency
         self._user_agent = user_agent
+        self._block_private = block_private
         self._session: aiohttp.ClientSession | None = None
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None:
-            connector = aiohttp.TCPConnector(limit=self._concurrency, ttl_dns_cache=60)
+            resolver = PublicOnlyResolver() if self._block_private else None
+            connector = aiohttp.TCPConnector(limit=self._concurrency, ttl_dns_cache=60, resolver=resolver)
             self._session = aiohttp.ClientSession(
                 connector=connector, timeout=self._timeout, headers={"User-Agent": self._user_agent}
             )
@@ -92,6 +126,13 @@ class HttpTransport:
         headers: Mapping[str, str] | None = None,
     ) -> HttpReply | DeliveryOutcome:
         """The reply, whatever its status; a failure outcome when no reply came."""
+        if self._block_private:
+            # IP literals never reach the resolver, and cannot rebind: they are judged as written.
+            host = urlsplit(url).hostname or ""
+            if is_ip_literal(host) and is_blocked_address(host):
+                return DeliveryOutcome.failure(
+                    "BLACKLISTED_URL", f"{host} is a private address; private destinations are blocked"
+                )
         try:
             async with self._client().post(url, data=data, headers=headers, allow_redirects=False) as response:
                 body = (await response.content.read(READ_LIMIT)).decode("utf-8", "replace")
@@ -99,6 +140,8 @@ class HttpTransport:
         except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
             return DeliveryOutcome.failure("TIMEOUT", f"no answer within {self._timeout.total}s ({exc!r})"[:500])
         except aiohttp.ClientConnectorDNSError as exc:
+            if isinstance(exc.os_error, BlockedDestinationError):
+                return DeliveryOutcome.failure("BLACKLISTED_URL", str(exc.os_error)[:EXCERPT_CHARS])
             return DeliveryOutcome.failure("DNS_FAILURE", str(exc)[:EXCERPT_CHARS])
         except (aiohttp.ClientConnectorCertificateError, aiohttp.ClientSSLError, ssl.SSLError) as exc:
             return DeliveryOutcome.failure("TLS_ERROR", str(exc)[:EXCERPT_CHARS])

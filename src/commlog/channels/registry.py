@@ -22,7 +22,12 @@ def build_gates(settings: Settings) -> list[DeliveryGate]:
 
 def build_channels(settings: Settings, clock: Clock = utc_now) -> dict[str, Channel]:
     return {
-        MessageType.WEB_HOOK: WebhookChannel(settings.webhook_timeout, settings.worker_concurrency, clock),
+        MessageType.WEB_HOOK: WebhookChannel(
+            settings.webhook_timeout,
+            settings.worker_concurrency,
+            clock,
+            block_private=settings.block_private_destinations,
+        ),
         MessageType.EMAIL: EmailChannel(clock),
         MessageType.SMS: SmsChannel(settings.webhook_timeout, settings.worker_concurrency, clock),
         MessageType.PUSH: PushChannel(settings.webhook_timeout, settings.worker_concurrency, clock),

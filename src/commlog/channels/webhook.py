@@ -34,8 +34,10 @@ class _Signers:
 
 
 class WebhookChannel:
-    def __init__(self, timeout: float = 10.0, concurrency: int = 200, clock: Clock = utc_now) -> None:
-        self._http = HttpTransport(timeout, concurrency, USER_AGENT)
+    def __init__(
+        self, timeout: float = 10.0, concurrency: int = 200, clock: Clock = utc_now, *, block_private: bool = False
+    ) -> None:
+        self._http = HttpTransport(timeout, concurrency, USER_AGENT, block_private=block_private)
         self._clock = clock
         self._signers = _Signers()
 

@@ -13,10 +13,12 @@ from commlog.api.errors import ApiError, Problem, not_found, problems_from_valid
 from commlog.api.notification_schemas import NotificationIn, NotificationOut
 from commlog.api.responses import model_response
 from commlog.api.schemas import AcceptedOut, BatchAcceptedOut, BatchIn, BatchOut, MessageIn, MessageOut
+from commlog.domain.addresses import blocked_url_problem
 from commlog.domain.destinations import destination_problem
 from commlog.domain.fanout import CONTENT_FIELDS, NOTIFICATION, SHARED_FIELDS, child_idempotency_key
 from commlog.domain.keys import new_key
 from commlog.domain.permissions import Permission
+from commlog.domain.states import MessageType
 from commlog.store.messages import get_attempts, get_message, insert_messages, new_message_row
 
 M = TypeVar("M", bound=BaseModel)
@@ -56,6 +58,14 @@ def _rows(
     ]
     if problems:
         raise ApiError(422, problems, "INVALID_FIELD")
+    if ctx.settings.block_private_destinations:
+        blocked = [
+            Problem(f"{prefix.format(index)}destination", problem)
+            for index, item in enumerate(items)
+            if item.type is MessageType.WEB_HOOK and (problem := blocked_url_problem(item.destination))
+        ]
+        if blocked:
+            raise ApiError(400, blocked, "BLACKLISTED_URL")
     now = ctx.clock()
     rows = []
     for item, key in zip(items, keys, strict=True):
