@@ -186,6 +186,17 @@ class BatchAcceptedOut(CamelModel):
     messages: list[AcceptedOut]
 
 
+class WorkspaceSettingsIn(CamelModel):
+    time_zone: str = Field(
+        description="an IANA time zone (e.g. Europe/Lisbon): the days of TODAY, THIS_WEEK, LAST_DAYS, "
+        "the statistics and the daily limits"
+    )
+
+
+class WorkspaceSettings(WorkspaceSettingsIn):
+    name: str
+
+
 class WebhookSettings(CamelModel):
     signing_secret: str = Field(description="whsec_ followed by the base64 of 24 to 64 random bytes")
 

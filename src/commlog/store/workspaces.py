@@ -117,6 +117,10 @@ async def set_signing_secret(conn: AsyncConnection, workspace_id: str, secret: s
     await conn.execute(update(workspaces).where(workspaces.c.id == workspace_id).values(signing_secret=secret))
 
 
+async def set_time_zone(conn: AsyncConnection, workspace_id: str, time_zone: str) -> None:
+    await conn.execute(update(workspaces).where(workspaces.c.id == workspace_id).values(time_zone=time_zone))
+
+
 async def set_retry_policy(conn: AsyncConnection, workspace_id: str, policy: RetryPolicy) -> None:
     await conn.execute(
         update(workspaces).where(workspaces.c.id == workspace_id).values(retry_policy=policy_to_json(policy))

@@ -1,16 +1,17 @@
-"""Workspace settings: the webhook signing secret and the retry policy."""
+"""Workspace settings: its time zone, the webhook signing secret and the retry policy."""
 
 from __future__ import annotations
 
 import base64
 import binascii
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import APIRouter, Depends
 
 from commlog.api.context import AppContext, Caller, app_context, requires
 from commlog.api.errors import ApiError, Problem
-from commlog.api.schemas import RetryPolicyBody, WebhookSettings
+from commlog.api.schemas import RetryPolicyBody, WebhookSettings, WorkspaceSettings, WorkspaceSettingsIn
 from commlog.domain.permissions import Permission
 from commlog.store.accounts import record_audit
 from commlog.store.workspaces import (
@@ -20,6 +21,7 @@ from commlog.store.workspaces import (
     policy_to_json,
     set_retry_policy,
     set_signing_secret,
+    set_time_zone,
 )
 
 router = APIRouter(prefix="/api/settings", tags=["settings"])
@@ -44,6 +46,32 @@ def signing_secret_problem(secret: str) -> str | None:
     if not 24 <= len(raw) <= 64:
         return f"must encode 24 to 64 bytes; it encodes {len(raw)}"
     return None
+
+
+@router.get("/workspace", response_model=WorkspaceSettings)
+async def read_workspace_settings(
+    ctx: AppContext = Depends(app_context), caller: Caller = Depends(requires(Permission.VIEW_COMMUNICATIONS))
+) -> WorkspaceSettings:
+    workspace = await workspace_of(ctx, caller.workspace_id)
+    return WorkspaceSettings(name=workspace.name, time_zone=workspace.time_zone)
+
+
+@router.put("/workspace", response_model=WorkspaceSettings)
+async def write_workspace_settings(
+    body: WorkspaceSettingsIn,
+    ctx: AppContext = Depends(app_context),
+    caller: Caller = Depends(requires(Permission.MANAGE_SETTINGS)),
+) -> WorkspaceSettings:
+    try:
+        ZoneInfo(body.time_zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        problem = f"{body.time_zone!r} is not an IANA time zone such as 'UTC' or 'Europe/Lisbon'"
+        raise ApiError(422, [Problem("timeZone", problem)], "INVALID_FIELD") from None
+    async with ctx.engine.begin() as conn:
+        await set_time_zone(conn, caller.workspace_id, body.time_zone)
+        await record_audit(conn, caller, "settings.workspace", {"timeZone": body.time_zone}, now=ctx.clock())
+    workspace = await workspace_of(ctx, caller.workspace_id)
+    return WorkspaceSettings(name=workspace.name, time_zone=workspace.time_zone)
 
 
 @router.get("/webhooks", response_model=WebhookSettings)
