@@ -11,6 +11,7 @@ import uvicorn
 from rich.console import Console
 
 from commlog.cli_ops import register as register_operations
+from commlog.cli_export import export as export_command
 from commlog.config import Settings
 from commlog.logs import configure_logging
 from commlog.store.database import migrate as run_migrations
@@ -116,6 +117,10 @@ def migrate() -> None:
     settings = Settings.from_env()
     run_migrations(settings.database_url)
     console.print("schema is up to date")
+
+
+# Export (issue 7): `commlog export --format xlsx --output file.xlsx [filters]`.
+app.command(name="export")(export_command)
 
 
 # send, search, resend, stats, purge, workspace/user/key management (issue 9): commlog/cli_ops.py

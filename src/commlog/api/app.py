@@ -13,6 +13,7 @@ from commlog.api.context import AppContext, public
 from commlog.api.errors import install_error_handlers
 from commlog.api.routes import accounts as account_routes
 from commlog.api.routes import channel_settings as channel_settings_routes
+from commlog.api.routes import export as export_routes
 from commlog.api.routes import limits as limit_routes
 from commlog.api.routes import mambu_resend as mambu_resend_routes
 from commlog.api.routes import mambu_v1, mambu_v2, message_log
@@ -86,6 +87,8 @@ def create_app(
     app.include_router(channel_settings_routes.router)
     # Business-logic limits (issue 5): daily sending limits and the suppression list.
     app.include_router(limit_routes.router)
+    # Export (issue 7): the filtered log as .xlsx or CSV.
+    app.include_router(export_routes.router)
     install_dashboard(app)
 
     @app.get("/healthz", tags=["operations"], dependencies=[Depends(public)])

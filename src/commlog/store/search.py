@@ -150,12 +150,21 @@ class SearchResult:
     next_cursor: str | None
 
 
-def search_query(workspace_id: str, filter_: Filter, now: datetime, zone: tzinfo, page: Page) -> Select[Any]:
-    """The page's SELECT; one more row than the limit is read to know whether another page follows."""
+def search_query(
+    workspace_id: str,
+    filter_: Filter,
+    now: datetime,
+    zone: tzinfo,
+    page: Page,
+    columns: Sequence[str] | None = None,
+) -> Select[Any]:
+    """The page's SELECT (of `columns` only, if named; they must hold the sort field and the key);
+    one more row than the limit is read to know whether another page follows."""
     clauses = where(workspace_id, filter_, now, zone)
     if page.cursor is not None:
         clauses.append(_after(filter_.sort, page.cursor))
-    query = select(messages).where(*clauses).order_by(*_order(filter_.sort)).limit(page.limit + 1)
+    chosen = [messages.c[name] for name in columns] if columns is not None else [messages]
+    query = select(*chosen).where(*clauses).order_by(*_order(filter_.sort)).limit(page.limit + 1)
     return query.offset(page.offset) if page.offset else query
 
 
@@ -168,9 +177,10 @@ async def search_messages(
     page: Page,
     *,
     with_total: bool = False,
+    columns: Sequence[str] | None = None,
 ) -> SearchResult:
     """A page of the workspace's messages matching `filter_`, in its order; CursorError for a bad cursor."""
-    rows = list(await conn.execute(search_query(workspace_id, filter_, now, zone, page)))
+    rows = list(await conn.execute(search_query(workspace_id, filter_, now, zone, page, columns)))
     more = len(rows) > page.limit
     rows = rows[: page.limit]
     total = None
