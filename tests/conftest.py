@@ -24,6 +24,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from commlog.api.app import create_app
+from commlog.api.serving import Server
 from commlog.channels.registry import build_channels, build_gates
 from commlog.config import Settings
 from commlog.domain.clock import FakeClock
@@ -95,7 +96,7 @@ class LiveServer:
     """A real uvicorn serving commlog on a free loopback port, in its own thread and event loop."""
 
     def __init__(self, app: object) -> None:
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))  # type: ignore[arg-type]
+        self.server = Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))  # type: ignore[arg-type]
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
     def __enter__(self) -> str:

@@ -39,6 +39,7 @@ def serve(
 ) -> None:
     """Run the HTTP API and, unless --no-worker, the delivery worker."""
     from commlog.api.app import create_app
+    from commlog.api.serving import Server
 
     settings = Settings.from_env()
     configure_logging(settings.log_format, logging.WARNING)
@@ -61,7 +62,7 @@ def serve(
             "(an admin creates keys with POST /api/keys)."
         )
 
-    uvicorn.run(
+    config = uvicorn.Config(
         create_app(settings, run_worker=worker, announce=announce),
         host=host,
         port=port,
@@ -69,6 +70,7 @@ def serve(
         log_level="warning",
         log_config=None,  # keep the handlers of configure_logging (COMMLOG_LOG_FORMAT)
     )
+    Server(config).run()  # ends open event streams on shutdown (api/serving.py)
 
 
 def _has_uvloop() -> bool:

@@ -23,6 +23,8 @@ from commlog.api.routes import resend as resend_routes
 from commlog.api.routes import retention as retention_routes
 from commlog.api.routes import sessions as session_routes
 from commlog.api.routes import settings as settings_routes
+from commlog.api.routes import stream as stream_routes
+from commlog.api.serving import StreamHub
 from commlog.channels.registry import build_channels, build_gates
 from commlog.config import Settings
 from commlog.domain.clock import Clock, utc_now
@@ -64,6 +66,7 @@ def create_app(
         try:
             yield
         finally:
+            app.state.streams.close()
             stop.set()
             if worker_task is not None:
                 await worker_task
@@ -85,6 +88,9 @@ def create_app(
     app.include_router(mambu_resend_routes.v1)
     app.include_router(mambu_resend_routes.v2)
     app.include_router(channel_settings_routes.router)
+    # Event stream (issue 5): Server-Sent Events and subscribers' acknowledgements.
+    app.include_router(stream_routes.router)
+    app.state.streams = StreamHub()
     # Business-logic limits (issue 5): daily sending limits and the suppression list.
     app.include_router(limit_routes.router)
     # Export (issue 7): the filtered log as .xlsx or CSV.

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from commlog.channels.base import Channel, UnconfiguredChannel
+from commlog.channels.base import Channel
 from commlog.channels.email import EmailChannel
 from commlog.channels.push import PushChannel
 from commlog.channels.sms import SmsChannel
+from commlog.channels.stream import StreamChannel
 from commlog.channels.webhook import WebhookChannel
 from commlog.config import Settings
 from commlog.domain.clock import Clock, utc_now
@@ -31,5 +32,11 @@ def build_channels(settings: Settings, clock: Clock = utc_now) -> dict[str, Chan
         MessageType.EMAIL: EmailChannel(clock),
         MessageType.SMS: SmsChannel(settings.webhook_timeout, settings.worker_concurrency, clock),
         MessageType.PUSH: PushChannel(settings.webhook_timeout, settings.worker_concurrency, clock),
-        MessageType.EVENT_STREAM: UnconfiguredChannel("OTHER", "event streams are not available yet"),
+        MessageType.EVENT_STREAM: StreamChannel(
+            settings.database_url,
+            # The delivery waits under the worker's lease, so it must give up well before the lease ends.
+            min(settings.stream_ack_timeout, settings.lease_seconds / 2),
+            settings.stream_poll_interval,
+            clock,
+        ),
     }

@@ -332,6 +332,14 @@ _CATALOGUE: tuple[FailureInfo, ...] = (
         "Usually temporary; it will be retried.",
         60,
     ),
+    # Stream: a subscriber did not acknowledge a stream notification in time.
+    FailureInfo(
+        "STREAM_NOT_ACKNOWLEDGED",
+        R,
+        "The stream subscriber did not acknowledge the notification in time.",
+        "Check that the subscriber reads the stream and acknowledges; it will be published again.",
+        60,
+    ),
     FailureInfo(
         "WORKER_LEASE_EXPIRED",
         R,

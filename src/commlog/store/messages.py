@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from commlog.domain.keys import new_key
 from commlog.domain.states import SYSTEM_SENDER, MessageState, Trigger
+from commlog.store import events
 from commlog.store.tables import attempts, messages
 
 #: Rows per INSERT statement: keeps each statement under PostgreSQL's 32,767 bind parameters.
@@ -80,6 +81,7 @@ async def insert_messages(conn: AsyncConnection, rows: Sequence[dict[str, Any]])
     for start in range(0, len(rows), INSERT_CHUNK):
         for row in await conn.execute(statement, list(rows[start : start + INSERT_CHUNK])):
             stored[row.encoded_key] = row
+    await events.record_created(conn, [row._mapping for row in stored.values()])
     replayed_keys = [(r["workspace_id"], r["idempotency_key"]) for r in rows if r["encoded_key"] not in stored]
     originals: dict[tuple[str, str], Any] = {}
     if replayed_keys:

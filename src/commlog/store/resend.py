@@ -31,6 +31,7 @@ from commlog.domain.resend import (
     resend_refusal,
 )
 from commlog.domain.states import MessageState, Trigger
+from commlog.store import events
 from commlog.store.messages import SUBMITTED_FIELDS, new_message_row
 from commlog.store.tables import messages
 
@@ -178,6 +179,7 @@ async def _insert(
         rows.append(row)
     if rows:
         await conn.execute(messages.insert(), rows)
+        await events.record_created(conn, rows)
     return [Resent(original.encoded_key, row["encoded_key"]) for (original, _), row in zip(pairs, rows, strict=True)]
 
 
