@@ -48,7 +48,7 @@ def test_public_addresses_and_names_pass() -> None:
 async def test_the_resolver_refuses_a_name_that_resolves_to_loopback() -> None:
     resolver = PublicOnlyResolver()
     try:
-        with pytest.raises(BlockedDestinationError, match="127.0.0.1"):
+        with pytest.raises(BlockedDestinationError, match=r"127\.0\.0\.1"):
             await resolver.resolve("localhost", 80)
     finally:
         await resolver.close()

@@ -118,7 +118,7 @@ class EnqueueByDate(BaseModel):
     template_types: list[str] | None = Field(None, alias="templateTypes")
 
 
-@v2.post("/messages:resendAsyncByDate", status_code=200)
+@v2.post("/messages:resendAsyncByDate", status_code=200, response_class=Response)  # Mambu answers an empty 200
 async def v2_resend_by_date(
     request: Request,
     body: EnqueueByDate,
