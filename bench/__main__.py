@@ -18,7 +18,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import alternative, delivery, ingest, resend, retry_timeliness, search
+from bench import alternative, delivery, export, ingest, resend, retry_timeliness, search
 from bench.common import POSTGRES_URL, ROOT, Results
 
 SQLITE_URL = os.environ.get("COMMLOG_BENCH_SQLITE_URL", "sqlite:////tmp/commlog-bench.db")
@@ -61,12 +61,18 @@ def _search(large: bool, results: Results) -> None:
         search.run(url, count, results)
 
 
+def _export(large: bool, results: Results) -> None:
+    for count in (100_000, 400_000) if large else (20_000, 100_000):
+        export.run(POSTGRES_URL, count, results)
+
+
 SUITES: dict[str, tuple[str, Suite]] = {
     "ingest": ("Ingest through the batch API", _ingest),
     "delivery": ("Webhook delivery through the whole pipeline (PostgreSQL)", _delivery),
     "alternative": ("commlog beside a Celery + Redis worker", _alternative),
     "retry": ("Retry timeliness, 30% of first attempts failing (PostgreSQL)", _retry_timeliness),
     "resend": ("Bulk resend by filter, one request", _resend),
+    "export": ("Export to .xlsx and CSV through the API (PostgreSQL)", _export),
     "search": ("Search through the three dialects, a page of 50", _search),
 }
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import alternative, delivery, ingest, resend, retry_timeliness, search
+from bench import alternative, delivery, export, ingest, resend, retry_timeliness, search
 from bench.common import Results
 
 
@@ -50,6 +50,18 @@ def test_search(bench_database: str) -> None:
     labels = [row[0] for row in results.rows]
     assert labels[0].startswith("load (") and len(labels) == 1 + len(search.queries())
     assert all("p95" in row[2] and "p95" in row[3] for row in results.rows[1:]), results.rows
+    measured(results)
+
+
+def test_export(bench_database: str) -> None:
+    results = Results("export")
+    export.run(bench_database, 300, results)
+    assert [row[0].split(" (")[0] for row in results.rows] == [
+        "bare XlsxWriter, rows in memory",
+        "API export, xlsx",
+        "API export, csv",
+    ]
+    assert all("server RSS peak" in row[2] for row in results.rows[1:]), results.rows
     measured(results)
 
 
