@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from commlog.api.app import create_app
 from commlog.config import Settings
+from commlog.domain.circuit import destination_of
 from commlog.domain.clock import utc_now
 from commlog.domain.permissions import Role
 from commlog.store import events
@@ -302,3 +303,9 @@ async def _until(
             assert done(message), message
             return message
         await asyncio.sleep(0.02)
+
+
+def test_each_subscriber_has_its_own_circuit() -> None:
+    """A subscriber that never acknowledges must not hold back another subscriber's notifications."""
+    assert destination_of("EVENT_STREAM", "billing", "ws") != destination_of("EVENT_STREAM", "ledger", "ws")
+    assert destination_of("EVENT_STREAM", "billing", "ws") != destination_of("EVENT_STREAM", "billing", "other")

@@ -31,13 +31,16 @@ class CircuitRules:
 
 def destination_of(message_type: str, destination: str, workspace_id: str) -> str:
     """The destination a circuit guards: a webhook's host and port; for other channels the
-    workspace's provider (its SMTP server or SMS gateway), since that is where they all go."""
+    workspace's provider (its SMTP server or SMS gateway), since that is where they all go; for a
+    stream notification, its subscriber."""
     if message_type == MessageType.WEB_HOOK:
         try:
             parts = urlsplit(destination)
             return f"{(parts.hostname or '').lower()}:{parts.port or (443 if parts.scheme == 'https' else 80)}"
         except ValueError:
             return destination
+    if message_type == MessageType.EVENT_STREAM:
+        return f"{message_type}:{destination}@{workspace_id}"  # each subscriber acknowledges on its own
     return f"{message_type}@{workspace_id}"
 
 
