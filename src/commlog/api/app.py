@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Callable
 from fastapi import Depends, FastAPI
 
 from commlog import __version__
+from commlog.api.access_map import install_access_map
 from commlog.api.context import AppContext, public
 from commlog.api.errors import install_error_handlers
 from commlog.api.routes import accounts as account_routes
@@ -106,4 +107,5 @@ def create_app(
     app.include_router(operation_routes.router)
     app.include_router(retention_routes.router)
 
+    install_access_map(app)  # x-commlog-permission on every operation (api/access_map.py)
     return app
