@@ -78,9 +78,10 @@ def cell(value: Any) -> Cell:
     return str(value)
 
 
-def cells(row: Any) -> list[Cell]:
-    """One message's cells in COLUMNS order (`row` is any object with the attributes)."""
-    return [cell(getattr(row, name)) for name in ATTRIBUTES]
+def cells(row: Sequence[Any]) -> list[Cell]:
+    """One message's cells in COLUMNS order; `row` holds the ATTRIBUTES' values in that order (as the
+    store's export query selects them). Most values are already text, numbers or None."""
+    return [value if value is None or type(value) in (str, int) else cell(value) for value in row]
 
 
 def spill(text: str, limit: int = CELL_LIMIT) -> list[str]:
