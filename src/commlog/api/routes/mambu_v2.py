@@ -91,6 +91,8 @@ async def search_messages(
 
     `:searchSorted` is the same search under the name Mambu's generic clients use for the object form.
     """
+    if isinstance(body, dict) and "field" in body:  # seed 000 prints one criterion without its array
+        body = [body]
     parsed = (
         SearchBody(filterCriteria=validate_body(CRITERIA, body))
         if isinstance(body, list)
