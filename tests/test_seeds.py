@@ -281,3 +281,51 @@ async def test_seed_003_failed_page_layout_cards_filters_list(
     ]
     assert counts == ["3", "1", "1", "1"]
     assert 'href="/failed"' in html and 'href="/stats"' in html
+
+
+async def test_seed_003_after_three_sweeps_a_retryable_message_is_marked_and_retried_by_hand(
+    api: httpx.AsyncClient, engine: AsyncEngine, clock: FakeClock
+) -> None:
+    """Seed 003: after 3 automatic retry attempts the system stops; you can still retry by hand."""
+    ws = await workspace_id(engine, clock.now)
+    exhausted = await stored_message(engine, ws, clock.now, num_sweeps=3)
+    fresh = await stored_message(engine, ws, clock.now, num_sweeps=1)
+    page = (await api.get("/failed", params={"status": "EXHAUSTED"})).text
+    assert exhausted in page and fresh not in page
+    assert "Automatic retries exhausted — retry by hand" in page
+    assert f'name="only" value="{exhausted}"' in page
+    assert (await api.post(f"/api/messages/{exhausted}:resend")).status_code == 202
+    assert len(await children(engine, exhausted)) == 1
+
+
+async def test_seed_000_message_contents_subject_and_sent_by(
+    api: httpx.AsyncClient, engine: AsyncEngine, clock: FakeClock
+) -> None:
+    """Seed 000: the log shows state, sender and date; automated notifications have the system as
+    sender, a resend by hand its user; the more link shows the full contents and an email's subject."""
+    body = "Dear Ada, " + "your schedule follows. " * 20 + "THE END"
+    key = await store(
+        engine,
+        clock.now,
+        type="EMAIL",
+        destination="ada@example.com",
+        subject="Repayment due",
+        body=body,
+        state="FAILED",
+        failure_reason="SMTP_MAILBOX_UNAVAILABLE",
+        failure_category="NON_RETRYABLE",
+    )
+    log = (await api.get("/log", params={"col": ["state", "sender", "created", "message"]})).text
+    assert "commlog (automatic)" in log and "FAILED" in log
+    assert f'href="/messages/{key}">more</a>' in log and "THE END" not in log
+    detail = (await api.get(f"/messages/{key}")).text
+    assert "<strong>Subject:</strong> Repayment due" in detail and "THE END" in detail
+    assert f'value="{key}">Resend</button>' in detail
+    user = await api.post(
+        "/api/users", json={"username": "ada.ops", "password": "correct horse battery", "role": "agent"}
+    )
+    assert user.status_code == 201, user.text
+    async with httpx.AsyncClient(base_url=api.base_url, auth=("ada.ops", "correct horse battery")) as agent:
+        resend = await agent.post(f"/api/messages/{key}:resend")
+    assert resend.status_code == 202, resend.text
+    assert resend.json()["senderKey"] == "ada.ops"
