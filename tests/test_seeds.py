@@ -329,3 +329,34 @@ async def test_seed_000_message_contents_subject_and_sent_by(
         resend = await agent.post(f"/api/messages/{key}:resend")
     assert resend.status_code == 202, resend.text
     assert resend.json()["senderKey"] == "ada.ops"
+
+
+async def test_seed_003_filter_bar_by_age_error_type_category_and_retry_status(
+    api_on_clock: httpx.AsyncClient, engine: AsyncEngine, clock: FakeClock
+) -> None:
+    """Seed 003's smart filters: narrow the failed messages by age, error type, category, retry status."""
+    ws = await workspace_id(engine, clock.now)
+    recent = await stored_message(engine, ws, clock.now - timedelta(hours=2))
+    old = await stored_message(engine, ws, clock.now - timedelta(days=40), num_sweeps=3)
+    gone = await store(
+        engine,
+        clock.now - timedelta(days=3),
+        state="FAILED",
+        failure_reason="ENDPOINT_GONE",
+        failure_category="NON_RETRYABLE",
+    )
+    cases = {
+        "age=1d": {recent},
+        "age=7d": {recent, gone},
+        "age=older": {old},
+        "reason=ENDPOINT_GONE": {gone},
+        "category=RETRYABLE": {recent, old},
+        "category=NON_RETRYABLE": {gone},
+        "status=SWEEP_PENDING": {recent},
+        "status=EXHAUSTED": {old},
+        "status=NOT_RETRYABLE": {gone},
+    }
+    for query, expected in cases.items():
+        page = await api_on_clock.get(f"/failed?{query}")
+        assert page.status_code == 200, (query, page.text)
+        assert {k for k in (recent, old, gone) if f"/messages/{k}" in page.text} == expected, query
