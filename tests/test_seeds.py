@@ -321,6 +321,7 @@ async def test_seed_000_message_contents_subject_and_sent_by(
     detail = (await api.get(f"/messages/{key}")).text
     assert "<strong>Subject:</strong> Repayment due" in detail and "THE END" in detail
     assert f'value="{key}">Resend</button>' in detail
+    assert "<dt>Sent by</dt><dd>commlog (automatic)</dd>" in detail
     user = await api.post(
         "/api/users", json={"username": "ada.ops", "password": "correct horse battery", "role": "agent"}
     )

@@ -17,6 +17,7 @@ from commlog.store.messages import get_attempts
 from commlog.store.workspaces import get_workspace
 from commlog.web.access import PageRefused, page_requires
 from commlog.web.forms import one, query
+from commlog.web.log_pages import sender
 from commlog.web.render import page
 
 router = APIRouter(tags=["dashboard"], include_in_schema=False)
@@ -56,4 +57,5 @@ async def message_page(
         resent_as=resent_as,
         just_resent=resent_key if is_key(resent_key) else None,
         can_resend=message.state == MessageState.FAILED.value and message.resent_at is None,
+        sender=sender,
     )
