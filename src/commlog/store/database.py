@@ -56,7 +56,7 @@ def alembic_config(url: str) -> Config:
 
 
 def migrate(url: str, revision: str = "heads") -> None:
-    """Bring the schema up to `revision` (every head: features add migrations side by side); safe on every start."""
+    """Bring the schema up to `revision` (every head, should features add branches); safe on every start."""
     command.upgrade(alembic_config(url), revision)
 
 
