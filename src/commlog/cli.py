@@ -10,8 +10,8 @@ import typer
 import uvicorn
 from rich.console import Console
 
-from commlog.cli_ops import register as register_operations
 from commlog.cli_export import export as export_command
+from commlog.cli_ops import register as register_operations
 from commlog.config import Settings
 from commlog.logs import configure_logging
 from commlog.store.database import migrate as run_migrations

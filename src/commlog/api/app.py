@@ -89,13 +89,13 @@ def create_app(
     app.include_router(mambu_resend_routes.v1)
     app.include_router(mambu_resend_routes.v2)
     app.include_router(channel_settings_routes.router)
-    # Event stream (issue 5): Server-Sent Events and subscribers' acknowledgements.
-    app.include_router(stream_routes.router)
-    app.state.streams = StreamHub()
     # Business-logic limits (issue 5): daily sending limits and the suppression list.
     app.include_router(limit_routes.router)
+    # Event stream (issue 5): Server-Sent Events and subscribers' acknowledgements.
+    app.include_router(stream_routes.router)
     # Export (issue 7): the filtered log as .xlsx or CSV.
     app.include_router(export_routes.router)
+    app.state.streams = StreamHub()
     install_dashboard(app)
 
     @app.get("/healthz", tags=["operations"], dependencies=[Depends(public)])

@@ -41,7 +41,11 @@ def create_engine(url: str, pool_size: int = 10) -> AsyncEngine:
         engine = create_async_engine(target, connect_args={"timeout": 30})
         event.listen(engine.sync_engine, "connect", _tune_sqlite)
         return engine
-    return create_async_engine(target, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+    # A bounded connect timeout: while the database is unreachable a request answers 503 in
+    # seconds rather than waiting for asyncpg's default of a minute.
+    return create_async_engine(
+        target, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, connect_args={"timeout": 5}
+    )
 
 
 def is_postgres(engine: AsyncEngine) -> bool:

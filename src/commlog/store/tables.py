@@ -225,6 +225,39 @@ saved_views = Table(
     UniqueConstraint("workspace_id", "owner", "name"),
 )
 
+# -- Event stream (issue 5, migration 0003_events) ------------------------------------------------
+
+#: The log's events in the order subscribers read them. `id` is taken at insert; `seq`, the cursor
+#: a subscriber sees, is handed out later in commit order (store/events.py), so a transaction that
+#: commits late can never slip in below a cursor a reader has already passed.
+events = Table(
+    "events",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("seq", BigInteger),
+    Column("workspace_id", KEY, nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("message_key", KEY, nullable=False),
+    Column("message_type", String(16), nullable=False),
+    #: Set on `notification` events only: the stream subscriber the message is for.
+    Column("subscriber", String(200)),
+    Column("payload", JSON, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index("ix_events_ws_seq", "workspace_id", "seq"),
+    Index("ix_events_seq", "seq", unique=True),
+    Index("ix_events_unsequenced", "id", postgresql_where=text("seq IS NULL"), sqlite_where=text("seq IS NULL")),
+)
+
+#: A subscriber's acknowledgement of a stream notification; the stream channel waits for it.
+stream_acks = Table(
+    "stream_acks",
+    metadata,
+    Column("message_key", KEY, primary_key=True),
+    Column("workspace_id", KEY, nullable=False),
+    Column("acked_at", UTCDateTime, nullable=False),
+    Column("acked_by", String(64), nullable=False),
+)
+
 # Business-logic limits (seed 003, issue 5): daily sending limits per channel, the day's counts,
 # and the suppression list (opt-outs).
 
@@ -264,6 +297,12 @@ suppressions = Table(
     UniqueConstraint("workspace_id", "destination_key", "channel"),
 )
 
+# -- Multi-channel notifications (issue 5, migration 0002_fanout) -------------------------------------
+
+#: A message fanned out from a multi-channel notification names it; every sibling shares the key.
+messages.append_column(Column("notification_key", KEY))
+Index("ix_messages_ws_notification", messages.c.workspace_id, messages.c.notification_key)
+
 # -- Search indexes (issue 3, migration 0005_search_indexes) -------------------------------------------
 
 #: Seed 002's log: product and environment within a time range, newest first.
@@ -282,46 +321,7 @@ Index(
     postgresql_ops={"lower_destination": "text_pattern_ops"},
 ).ddl_if(dialect="postgresql")
 
-# -- Multi-channel notifications (issue 5, migration 0002_fanout) -------------------------------------
-
-#: A message fanned out from a multi-channel notification names it; every sibling shares the key.
-messages.append_column(Column("notification_key", KEY))
-Index("ix_messages_ws_notification", messages.c.workspace_id, messages.c.notification_key)
-
 # -- Retention (issue 9, migration 0007_retention) ------------------------------------------------
 
 #: Days a workspace keeps its final messages before `commlog purge` removes them; NULL keeps them.
 workspaces.append_column(Column("retention_days", Integer))
-
-# -- Event stream (issue 5, migration 0003_events) ------------------------------------------------
-
-#: The log's events in the order subscribers read them. `id` is taken at insert; `seq`, the cursor
-#: a subscriber sees, is handed out later in commit order (store/events.py), so a transaction that
-#: commits late can never slip in below a cursor a reader has already passed.
-events = Table(
-    "events",
-    metadata,
-    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
-    Column("seq", BigInteger),
-    Column("workspace_id", KEY, nullable=False),
-    Column("kind", String(32), nullable=False),
-    Column("message_key", KEY, nullable=False),
-    Column("message_type", String(16), nullable=False),
-    #: Set on `notification` events only: the stream subscriber the message is for.
-    Column("subscriber", String(200)),
-    Column("payload", JSON, nullable=False),
-    Column("created_at", UTCDateTime, nullable=False),
-    Index("ix_events_ws_seq", "workspace_id", "seq"),
-    Index("ix_events_seq", "seq", unique=True),
-    Index("ix_events_unsequenced", "id", postgresql_where=text("seq IS NULL"), sqlite_where=text("seq IS NULL")),
-)
-
-#: A subscriber's acknowledgement of a stream notification; the stream channel waits for it.
-stream_acks = Table(
-    "stream_acks",
-    metadata,
-    Column("message_key", KEY, primary_key=True),
-    Column("workspace_id", KEY, nullable=False),
-    Column("acked_at", UTCDateTime, nullable=False),
-    Column("acked_by", String(64), nullable=False),
-)
