@@ -31,7 +31,7 @@ class Settings:
     shutdown_grace: float = 10.0
     #: Reliability (issue 9): deliveries in flight to one destination host per worker, the
     #: consecutive failures that open its circuit, the cool-down before a probe, and SSRF blocking.
-    destination_concurrency: int = 20
+    destination_concurrency: int = 100
     circuit_failures: int = 5
     circuit_cooldown: float = 30.0
     block_private_destinations: bool = False
