@@ -32,7 +32,7 @@ class Settings:
     #: Reliability (issue 9): deliveries in flight to one destination host per worker, the
     #: consecutive failures that open its circuit, the cool-down before a probe, and SSRF blocking.
     destination_concurrency: int = 100
-    circuit_failures: int = 5
+    circuit_failures: int = 20
     circuit_cooldown: float = 30.0
     block_private_destinations: bool = False
     #: Event stream: how often an open stream looks for new events, how long an idle one waits
