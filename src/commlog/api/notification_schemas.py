@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints
 
-from commlog.api.schemas import CamelModel, Date, MessageOut, ShortText, Tag
+from commlog.api.schemas import CamelModel, Date, MessageContext, MessageOut
 from commlog.domain.fanout import MAX_CHANNELS
 from commlog.domain.states import MessageType
 
@@ -24,7 +24,7 @@ class ChannelDeliveryIn(CamelModel):
     headers: dict[Annotated[str, StringConstraints(min_length=1, max_length=200)], str] | None = None
 
 
-class NotificationIn(CamelModel):
+class NotificationIn(MessageContext):
     """A notification sent on several channels: one message per channel, all linked to it.
 
     `subject`, `body` and `headers` here are the defaults a channel that gives none of its own takes;
@@ -36,19 +36,6 @@ class NotificationIn(CamelModel):
     subject: Annotated[str, StringConstraints(max_length=998)] | None = None
     body: str | None = None
     headers: dict[Annotated[str, StringConstraints(min_length=1, max_length=200)], str] | None = None
-    event: Annotated[str, StringConstraints(min_length=1, max_length=100)] | None = None
-    client_key: Tag | None = None
-    group_key: Tag | None = None
-    user_key: Tag | None = None
-    sender_key: Tag | None = None
-    template_key: Tag | None = None
-    reference_id: ShortText | None = None
-    product_tag: ShortText | None = None
-    product_id: ShortText | None = None
-    env: Tag | None = None
-    notification_tag: ShortText | None = None
-    process_id: ShortText | None = None
-    input: dict[str, Any] | None = None
     idempotency_key: NotificationIdempotencyKey | None = None
 
 

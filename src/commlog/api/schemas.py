@@ -31,14 +31,10 @@ def _no_line_breaks(value: str | None, what: str) -> str | None:
     return value
 
 
-class MessageIn(CamelModel):
-    """One notification to log and deliver; its content is final as given (rendered once)."""
+class MessageContext(CamelModel):
+    """What a submit says beside the content: event, recipients, sender, product and the input;
+    a multi-channel notification gives these to every message it fans out into."""
 
-    type: MessageType
-    destination: Annotated[str, StringConstraints(min_length=1, max_length=2048)]
-    body: str
-    subject: Annotated[str, StringConstraints(max_length=998)] | None = None
-    headers: dict[Annotated[str, StringConstraints(min_length=1, max_length=200)], str] | None = None
     event: Annotated[str, StringConstraints(min_length=1, max_length=100)] | None = None
     client_key: Tag | None = None
     group_key: Tag | None = None
@@ -52,6 +48,16 @@ class MessageIn(CamelModel):
     notification_tag: ShortText | None = None
     process_id: ShortText | None = None
     input: dict[str, Any] | None = None
+
+
+class MessageIn(MessageContext):
+    """One notification to log and deliver; its content is final as given (rendered once)."""
+
+    type: MessageType
+    destination: Annotated[str, StringConstraints(min_length=1, max_length=2048)]
+    body: str
+    subject: Annotated[str, StringConstraints(max_length=998)] | None = None
+    headers: dict[Annotated[str, StringConstraints(min_length=1, max_length=200)], str] | None = None
     idempotency_key: IdempotencyKey | None = None
 
     @field_validator("destination", "subject")

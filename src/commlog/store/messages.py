@@ -10,6 +10,7 @@ from sqlalchemy import Insert, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from commlog.domain.fanout import CONTENT_FIELDS, SHARED_FIELDS
 from commlog.domain.keys import new_key
 from commlog.domain.states import SYSTEM_SENDER, MessageState, Trigger
 from commlog.store import events
@@ -18,26 +19,13 @@ from commlog.store.tables import attempts, messages
 #: Rows per INSERT statement: keeps each statement under PostgreSQL's 32,767 bind parameters.
 INSERT_CHUNK = 400
 
-#: Fields a caller may set when submitting a message (the store's column names).
+#: Fields a caller may set when submitting a message (the store's column names): the content, what a
+#: notification shares with every message it fans out into, and the links.
 SUBMITTED_FIELDS = (
     "type",
     "destination",
-    "subject",
-    "body",
-    "headers",
-    "event",
-    "client_key",
-    "group_key",
-    "user_key",
-    "sender_key",
-    "template_key",
-    "reference_id",
-    "product_tag",
-    "product_id",
-    "env",
-    "notification_tag",
-    "process_id",
-    "input",
+    *CONTENT_FIELDS,
+    *SHARED_FIELDS,
     "idempotency_key",
     "parent_key",
     "notification_key",
