@@ -15,9 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from commlog.channels.registry import build_channels, build_gates
 from commlog.config import Settings
-from commlog.domain.clock import FakeClock
+from commlog.domain.clock import FakeClock, zone_named
 from commlog.domain.failures import FailureCategory
-from commlog.domain.limits import grant, next_reset, parse_daily_limits, suppression_key, zone_named
+from commlog.domain.limits import grant, next_reset, parse_daily_limits, suppression_key
 from commlog.domain.retry import RetryPolicy, sweep_eligible
 from commlog.domain.retry_status import RetryStatus, retry_status
 from commlog.store.failed import FailedFilter, failed_messages

@@ -3,11 +3,9 @@ running the one filter in the caller's workspace, and naming problems in each di
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Mapping, Sequence
 from datetime import tzinfo
 from typing import Any, TypeVar
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -15,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from commlog.api.context import AppContext, Caller
 from commlog.api.errors import ApiError, Problem, problems_from_validation
 from commlog.api.search_schemas import Criterion
+from commlog.domain.clock import zone_named
 from commlog.domain.filters import V2_FIELDS, Direction, Field, Filter, FilterError, RawCondition, Sort, build_filter
 from commlog.store.search import CursorError, Page, SearchResult, search_messages
 from commlog.store.workspaces import get_workspace
@@ -121,10 +120,7 @@ def validate_body(adapter: TypeAdapter[T], body: Any) -> T:
 async def workspace_zone(conn: AsyncConnection, workspace_id: str) -> tzinfo:
     """The zone the workspace reads dates in (TODAY, THIS_WEEK, ...); UTC when it names none we know."""
     workspace = await get_workspace(conn, workspace_id)
-    if workspace is not None:
-        with contextlib.suppress(ZoneInfoNotFoundError, ValueError):
-            return ZoneInfo(workspace.time_zone)
-    return ZoneInfo("UTC")
+    return zone_named(workspace.time_zone if workspace is not None else "UTC")
 
 
 async def run_search(

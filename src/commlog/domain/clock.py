@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 Clock = Callable[[], datetime]
 
@@ -15,6 +17,13 @@ def utc_now() -> datetime:
 def as_utc(moment: datetime) -> datetime:
     """A moment in UTC; one given without a zone is read as UTC."""
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def zone_named(name: str) -> tzinfo:
+    """A workspace's time zone by its IANA name; UTC when it names none we know."""
+    with contextlib.suppress(ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo(name)
+    return UTC
 
 
 class FakeClock:

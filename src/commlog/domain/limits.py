@@ -8,13 +8,11 @@ request to change the limits is valid.
 
 from __future__ import annotations
 
-import contextlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from commlog.domain.outcome import DeliveryOutcome
 from commlog.domain.states import MessageType
@@ -25,13 +23,6 @@ MAX_DAILY_LIMIT = 2**31 - 1
 ALL_CHANNELS = "ALL"
 
 _EMAIL_LIKE = re.compile(r"^[^@\s/:]+@[^@\s/:]+$")
-
-
-def zone_named(name: str) -> tzinfo:
-    """The workspace's time zone; UTC when it names none we know (as the search reads dates)."""
-    with contextlib.suppress(ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo(name)
-    return UTC
 
 
 def local_day(now: datetime, zone: tzinfo) -> date:

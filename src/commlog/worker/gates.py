@@ -12,13 +12,13 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from commlog.domain.clock import zone_named
 from commlog.domain.limits import (
     limit_reached,
     local_day,
     opted_out,
     suppression_applies,
     suppression_key,
-    zone_named,
 )
 from commlog.domain.outcome import DeliveryOutcome
 from commlog.store import limits as counts

@@ -16,7 +16,8 @@ from commlog.api.context import AppContext, Caller, app_context, requires
 from commlog.api.errors import ApiError, Problem
 from commlog.api.routes.settings import workspace_of
 from commlog.api.schemas import CamelModel, Date
-from commlog.domain.limits import ALL_CHANNELS, local_day, next_reset, parse_daily_limits, zone_named
+from commlog.domain.clock import zone_named
+from commlog.domain.limits import ALL_CHANNELS, local_day, next_reset, parse_daily_limits
 from commlog.domain.permissions import Permission
 from commlog.domain.states import MessageType
 from commlog.store import limits as store_limits
