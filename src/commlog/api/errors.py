@@ -158,5 +158,13 @@ def is_database_unavailable(exc: BaseException) -> bool:
             or isinstance(exc, OperationalError | InterfaceError)
             or (isinstance(exc.orig, OSError))
             or "connection" in type(exc.orig).__name__.lower()
+            or _is_unavailable_state(getattr(exc.orig, "sqlstate", None))
         )
     return False
+
+
+def _is_unavailable_state(sqlstate: object) -> bool:
+    """PostgreSQL's SQLSTATEs for a server that is away: connection exceptions (class 08) and the
+    server shutting down or still starting (57P01 admin shutdown, 57P02 crash shutdown, 57P03
+    "the database system is starting up"), which asyncpg reports as plain driver errors."""
+    return isinstance(sqlstate, str) and (sqlstate.startswith("08") or sqlstate.startswith("57P"))

@@ -20,7 +20,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from commlog import metrics
 from commlog.channels.base import Channel, OutboundMessage
 from commlog.config import Settings
-from commlog.domain.circuit import Circuit, CircuitRules, counts_against_destination, destination_of
+from commlog.domain.circuit import (
+    Circuit,
+    CircuitRules,
+    CircuitState,
+    counts_against_destination,
+    destination_of,
+)
 from commlog.domain.clock import Clock, utc_now
 from commlog.domain.keys import new_key
 from commlog.domain.outcome import DeliveryOutcome
@@ -148,7 +154,11 @@ class Worker:
         if free >= max(1, min(self._settings.claim_batch, self._settings.worker_concurrency) // 4):
             claimed = await self._claim(min(free, self._settings.claim_batch))
         rows = await self._admitted(self._ready_held() + claimed, hold=True)
-        refused = await self._refused(rows)
+        try:
+            refused = await self._refused(rows)
+        except DATABASE_ERRORS:
+            self._hold_again(rows)
+            raise
         for row in rows:
             task = asyncio.create_task(self._deliver(row, refused.get(row.encoded_key)))
             self._in_flight[row.encoded_key] = (row.lease_token, task)
@@ -156,6 +166,18 @@ class Worker:
         if not claimed:
             self._capacity_freed.clear()
         return bool(claimed)
+
+    def _hold_again(self, rows: list[Any]) -> None:
+        """Admitted messages the gates could not check because the database went away: give back
+        their destination slots (and a half-open circuit's probe) and hold them, under their lease,
+        to start once the database answers, instead of leaving them claimed until the lease ends."""
+        for row in rows:
+            destination = destination_of(row.type, row.destination, row.workspace_id)
+            self._busy[destination] -= 1
+            circuit = self.circuit(destination)
+            if circuit.state is CircuitState.HALF_OPEN:
+                circuit.probe_in_flight = False  # it was this message: a half-open circuit admits one
+            self._held.setdefault(destination, []).append(row)
 
     async def _keep_recording(self, done: asyncio.Event) -> None:
         """Write finished attempts in batches as they come, until `done` and nothing is left."""
