@@ -12,6 +12,7 @@ from commlog import __version__
 from commlog.api.access_map import install_access_map
 from commlog.api.context import AppContext, public
 from commlog.api.errors import install_error_handlers
+from commlog.api.export_jobs import ExportJobs
 from commlog.api.routes import accounts as account_routes
 from commlog.api.routes import channel_settings as channel_settings_routes
 from commlog.api.routes import export as export_routes
@@ -68,6 +69,7 @@ def create_app(
             yield
         finally:
             app.state.streams.close()
+            await app.state.export_jobs.close()
             stop.set()
             if worker_task is not None:
                 await worker_task
@@ -96,6 +98,7 @@ def create_app(
     # Export (issue 7): the filtered log as .xlsx or CSV.
     app.include_router(export_routes.router)
     app.state.streams = StreamHub()
+    app.state.export_jobs = ExportJobs()  # the dashboard's export jobs (api/export_jobs.py)
     install_dashboard(app)
 
     @app.get("/healthz", tags=["operations"], dependencies=[Depends(public)])

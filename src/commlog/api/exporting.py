@@ -39,7 +39,7 @@ from commlog.api.search_schemas import Criterion
 from commlog.domain.export import CELL_LIMIT, COLUMNS, HEADERS, ExportFormat, cells, fit, spill
 from commlog.domain.filters import Condition, Filter, Sort
 from commlog.domain.views import parse_query
-from commlog.store.export import export_batches
+from commlog.store.export import BATCH, export_batches
 
 #: The filter bar's parameters, and how a problem's part is named among them.
 BAR_PARAMETERS = ("field", "op", "value", "value2", "sort", "order")
@@ -233,6 +233,21 @@ class XlsxExport:
         self._workbook.close()
 
 
+class _CsvFile:
+    """A CSV export written to a file, with the same `rows`/`close` as XlsxExport."""
+
+    def __init__(self, path: Path) -> None:
+        self._sink = CsvExport()
+        self._out = path.open("wb")
+        self._out.write(self._sink.header())
+
+    def rows(self, batch: Sequence[Any]) -> None:
+        self._out.write(self._sink.rows(batch))
+
+    def close(self) -> None:
+        self._out.close()
+
+
 async def export_to_file(
     engine: AsyncEngine,
     workspace_id: str,
@@ -242,34 +257,38 @@ async def export_to_file(
     zone: tzinfo,
     progress: Callable[[int], None] = lambda rows: None,
     tmpdir: Path | None = None,
+    batch: int = BATCH,
 ) -> int:
-    """Write every message `request` matches to `path`; answers how many. Writing a batch runs in a
-    thread while the next batch is read, so the database and the writer overlap."""
+    """Write every message `request` matches to `path`; answers how many.
+
+    Each batch is written in a thread while the next one is read, so the database and the writer
+    overlap and the event loop never waits on XlsxWriter or the disk. `progress` hears the number
+    of rows written so far after each batch is in the file (the export job's progress bar, the
+    CLI's)."""
     count = 0
     async with engine.connect() as conn:
-        batches = export_batches(conn, workspace_id, request.filter, now, zone)
+        batches = export_batches(conn, workspace_id, request.filter, now, zone, batch)
+        writer: _CsvFile | XlsxExport
         if request.format is ExportFormat.CSV:
-            sink = CsvExport()
-            with path.open("wb") as out:
-                out.write(sink.header())
-                async for batch in batches:
-                    out.write(sink.rows(batch))
-                    count += len(batch)
-                    progress(count)
-            return count
-        xlsx = await asyncio.to_thread(XlsxExport, path, tmpdir)
+            writer = await asyncio.to_thread(_CsvFile, path)
+        else:
+            writer = await asyncio.to_thread(XlsxExport, path, tmpdir)
         writing: asyncio.Future[None] | None = None
+        pending = 0
         try:
-            async for batch in batches:
+            async for rows in batches:
                 if writing is not None:
                     await writing
-                writing = asyncio.ensure_future(asyncio.to_thread(xlsx.rows, batch))
-                count += len(batch)
-                progress(count)
+                    count += pending
+                    progress(count)
+                writing = asyncio.ensure_future(asyncio.to_thread(writer.rows, rows))
+                pending = len(rows)
             if writing is not None:
                 await writing
+                count += pending
+                progress(count)
         finally:
             if writing is not None and not writing.done():
                 await asyncio.wait([writing])  # a thread cannot be stopped: let it finish before closing
-            await asyncio.to_thread(xlsx.close)
+            await asyncio.to_thread(writer.close)
     return count

@@ -10,7 +10,7 @@ from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from commlog.api.context import public
-from commlog.web import failed_pages, log_pages, message_pages, settings_pages, stats_pages
+from commlog.web import export_pages, failed_pages, log_pages, message_pages, settings_pages, stats_pages
 from commlog.web.access import PageRefused, sign_in_url
 from commlog.web.render import page
 
@@ -40,7 +40,7 @@ async def _refused(request: Request, error: Exception) -> Response:
 
 
 def install_dashboard(app: FastAPI) -> None:
-    for module in (log_pages, failed_pages, message_pages, stats_pages, settings_pages):
+    for module in (log_pages, export_pages, failed_pages, message_pages, stats_pages, settings_pages):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_exception_handler(PageRefused, _refused)

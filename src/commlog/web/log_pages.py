@@ -161,6 +161,13 @@ async def _log_page(
     )
 
 
+async def log_page_with(request: Request, ctx: AppContext, caller: Caller, form: Form, problems: Problems) -> Response:
+    """The log as `form` asks for it, with `problems` found elsewhere (an export's parameters) shown
+    when the page does not find its own."""
+    _, _, own = parse_query(form)
+    return await _log_page(request, ctx, caller, form, status=400, extra_problems=[] if own else problems)
+
+
 def _view_query(view: SavedView) -> str:
     definition, _ = parse_json(view.definition)
     return urlencode([*definition.query(), ("view", view.id)])

@@ -5,6 +5,11 @@ download starts at once. CSV goes out batch by batch as it is read; the `.xlsx` 
 temporary file by XlsxWriter in constant-memory mode (a zip can only be finished once every row is
 in) and then streamed in chunks, so no response holds the rows in memory. The export is recorded
 in the audit trail with the filter and the number of messages once it has been written.
+
+`POST /api/messages:export` takes the same parameters and starts an export job instead
+(`api/export_jobs.py`): it answers at once with the job, whose `rows` of `total` grow as the file is
+written (`GET /api/exports/{id}`), and whose file is fetched once it is DONE
+(`GET /api/exports/{id}/file`). The dashboard's Export buttons use it to show a progress bar.
 """
 
 from __future__ import annotations
@@ -15,33 +20,23 @@ import tempfile
 from collections.abc import AsyncIterator
 from datetime import datetime, tzinfo
 from pathlib import Path
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request
-from fastapi.responses import StreamingResponse
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.responses import JSONResponse, StreamingResponse
 
 from commlog.api.context import AppContext, Caller, app_context, requires
+from commlog.api.export_jobs import ExportJob, ExportJobs, record_export
 from commlog.api.exporting import CsvExport, ExportRequest, export_request, export_to_file
 from commlog.api.search import workspace_zone
 from commlog.domain.export import ExportFormat
 from commlog.domain.permissions import Permission
-from commlog.store.accounts import record_audit
 from commlog.store.export import export_batches
 
 router = APIRouter(prefix="/api", tags=["export"])
 
 #: Bytes per chunk of a streamed `.xlsx`.
 CHUNK = 256 * 1024
-
-
-async def _record(ctx: AppContext, caller: Caller, request: ExportRequest, count: int, complete: bool) -> None:
-    details = {
-        "format": request.format.value,
-        "filter": [list(pair) for pair in request.parameters],
-        "count": count,
-        "complete": complete,
-    }
-    async with ctx.engine.begin() as conn:
-        await record_audit(conn, caller, "messages.export", details, now=ctx.clock())
 
 
 async def _csv(
@@ -57,7 +52,7 @@ async def _csv(
                 count += len(batch)
         complete = True
     finally:
-        await _record(ctx, caller, request, count, complete)
+        await record_export(ctx, caller, request, count, complete)
 
 
 async def _xlsx(
@@ -69,13 +64,13 @@ async def _xlsx(
         path = folder / "export.xlsx"
         count = await export_to_file(ctx.engine, caller.workspace_id, request, path, now, zone, tmpdir=folder)
         complete = True
-        await _record(ctx, caller, request, count, complete)
+        await record_export(ctx, caller, request, count, complete)
         with path.open("rb") as file:
             while chunk := await asyncio.to_thread(file.read, CHUNK):
                 yield chunk
     finally:
         if not complete:
-            await _record(ctx, caller, request, count, complete)
+            await record_export(ctx, caller, request, count, complete)
         await asyncio.to_thread(shutil.rmtree, folder, True)
 
 
@@ -108,3 +103,71 @@ async def export_messages(
     body = (_xlsx if wanted.format is ExportFormat.XLSX else _csv)(ctx, caller, wanted, now, zone)
     disposition = f'attachment; filename="{wanted.file_name(now)}"'
     return StreamingResponse(body, media_type=wanted.format.media_type, headers={"Content-Disposition": disposition})
+
+
+def export_jobs(request: Request) -> ExportJobs:
+    jobs: ExportJobs = request.app.state.export_jobs
+    return jobs
+
+
+async def start_export(ctx: AppContext, caller: Caller, jobs: ExportJobs, pairs: list[tuple[str, str]]) -> ExportJob:
+    """Check the parameters (400 naming the bad one, before anything starts) and start the job."""
+    caller.require(Permission.VIEW_CONTENTS)
+    wanted = export_request(pairs)
+    now = ctx.clock()
+    async with ctx.engine.connect() as conn:
+        zone = await workspace_zone(conn, caller.workspace_id)
+    return await jobs.start(ctx, caller, wanted, now, zone)
+
+
+@router.post("/messages:export", status_code=202, responses={202: {"description": "the job, RUNNING"}})
+async def start_export_job(
+    request: Request,
+    ctx: AppContext = Depends(app_context),
+    caller: Caller = Depends(requires(Permission.EXPORT)),
+) -> JSONResponse:
+    """Start an export job with `GET /api/messages:export`'s query parameters; answers 202 with the
+    job (`state` RUNNING, `rows`, `total`, `statusUrl`, `fileUrl`) and `Location` its status."""
+    jobs = export_jobs(request)
+    job = await start_export(ctx, caller, jobs, request.query_params.multi_items())
+    return JSONResponse(job.to_json(), status_code=202, headers={"Location": job.status_url})
+
+
+@router.get("/exports/{job_id}")
+async def export_job(
+    job_id: str,
+    request: Request,
+    caller: Caller = Depends(requires(Permission.EXPORT)),
+) -> dict[str, Any]:
+    """An export job of yours: `state` (RUNNING, DONE, FAILED), `rows` written of `total`."""
+    return export_jobs(request).get(caller, job_id).to_json()
+
+
+@router.get(
+    "/exports/{job_id}/file",
+    response_class=StreamingResponse,
+    responses={200: {"content": {ExportFormat.XLSX.media_type: {}, ExportFormat.CSV.media_type: {}}}},
+)
+async def export_job_file(
+    job_id: str,
+    request: Request,
+    caller: Caller = Depends(requires(Permission.EXPORT)),
+) -> StreamingResponse:
+    """A finished job's file (409 while it runs); once downloaded in full it is deleted."""
+    jobs = export_jobs(request)
+    job = jobs.ready(caller, job_id)
+    disposition = f'attachment; filename="{job.file_name}"'
+    headers = {"Content-Disposition": disposition, "Content-Length": str(job.size)}
+    return StreamingResponse(jobs.download(job), media_type=job.request.format.media_type, headers=headers)
+
+
+@router.delete("/exports/{job_id}", status_code=204)
+async def cancel_export_job(
+    job_id: str,
+    request: Request,
+    caller: Caller = Depends(requires(Permission.EXPORT)),
+) -> Response:
+    """Stop a job of yours, or throw its file away."""
+    jobs = export_jobs(request)
+    jobs.discard(jobs.get(caller, job_id))
+    return Response(status_code=204)

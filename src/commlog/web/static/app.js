@@ -19,21 +19,45 @@ document.addEventListener("DOMContentLoaded", () => {
     update();
   }
 
-  // An export in progress: poll its progress and offer the file when it is ready.
-  const progress = document.querySelector("[data-export-progress]");
-  if (progress) {
-    const url = progress.getAttribute("data-export-progress");
-    const bar = progress.querySelector("progress");
-    const text = progress.querySelector("[data-export-text]");
-    const tick = async () => {
-      const answer = await fetch(url, { headers: { Accept: "application/json" } });
-      if (!answer.ok) { text.textContent = "The export is no longer available."; return; }
-      const job = await answer.json();
-      if (job.total) { bar.max = job.total; bar.value = job.rows; }
-      text.textContent = job.message;
-      if (job.state === "done" || job.state === "failed") { window.location.reload(); return; }
-      window.setTimeout(tick, 500);
+  // An export in progress: poll its progress, then start the download (the page works without this,
+  // reloading itself every two seconds and offering the file as a link).
+  const job = document.querySelector("[data-export-progress]");
+  if (job) {
+    const url = job.getAttribute("data-export-progress");
+    const bar = job.querySelector("progress");
+    const text = job.querySelector("[data-export-text]");
+    const link = job.querySelector("[data-export-download]");
+    const rows = (n) => n.toLocaleString("en-US");
+    const show = (state) => {
+      job.dataset.state = state.state;
+      if (state.total !== null) {
+        bar.max = Math.max(state.total, state.rows, 1);
+        bar.value = state.rows;
+      }
+      if (state.state === "RUNNING") {
+        text.textContent = state.total === null
+          ? "Counting the messages…" : `${rows(state.rows)} of ${rows(state.total)} rows written…`;
+      } else if (state.state === "DONE") {
+        text.textContent = `${rows(state.rows)} of ${rows(state.rows)} rows written. Your download has started.`;
+        link.hidden = false;
+      } else {
+        text.textContent = `The export failed (${state.error}) after ${rows(state.rows)} rows.`;
+      }
     };
-    window.setTimeout(tick, 300);
+    const tick = async () => {
+      let answer;
+      try {
+        answer = await fetch(url, { headers: { Accept: "application/json" } });
+      } catch (error) {
+        window.setTimeout(tick, 1000);
+        return;
+      }
+      if (!answer.ok) { text.textContent = "The export is no longer available."; return; }
+      const state = await answer.json();
+      show(state);
+      if (state.state === "DONE") { window.location.assign(state.fileUrl); return; }
+      if (state.state === "RUNNING") window.setTimeout(tick, 300);
+    };
+    if (job.dataset.state === "RUNNING" || job.dataset.state === "DONE") tick();
   }
 });
