@@ -26,6 +26,7 @@ from commlog.api.routes import retention as retention_routes
 from commlog.api.routes import sessions as session_routes
 from commlog.api.routes import settings as settings_routes
 from commlog.api.routes import stream as stream_routes
+from commlog.api.routes import views as view_routes
 from commlog.api.serving import StreamHub
 from commlog.channels.registry import build_channels, build_gates
 from commlog.config import Settings
@@ -97,6 +98,8 @@ def create_app(
     app.include_router(stream_routes.router)
     # Export (issue 7): the filtered log as .xlsx or CSV.
     app.include_router(export_routes.router)
+    # Saved views (issue 7): the log's custom views as JSON.
+    app.include_router(view_routes.router)
     app.state.streams = StreamHub()
     app.state.export_jobs = ExportJobs()  # the dashboard's export jobs (api/export_jobs.py)
     install_dashboard(app)

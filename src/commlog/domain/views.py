@@ -8,7 +8,7 @@ view's stored JSON and the views API all read into it here, and its criteria bec
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +23,7 @@ from commlog.domain.filters import (
     Sort,
     build_filter,
 )
+from commlog.domain.permissions import Permission
 
 
 @dataclass(frozen=True, slots=True)
@@ -293,3 +294,8 @@ def check_name(raw: str) -> tuple[str, Problems]:
     if len(name) > MAX_NAME:
         return name, [("name", f"is longer than {MAX_NAME} characters")]
     return name, []
+
+
+def may_change(owner: str, shared: bool, actor: str, permissions: Collection[Permission]) -> bool:
+    """Its owner may change or delete a view; a shared one also whoever manages the workspace's settings."""
+    return owner == actor or (shared and Permission.MANAGE_SETTINGS in permissions)

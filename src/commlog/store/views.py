@@ -86,3 +86,68 @@ async def save_view(
 
 async def delete_view(conn: AsyncConnection, workspace_id: str, view_id: str) -> None:
     await conn.execute(delete(saved_views).where(v.workspace_id == workspace_id, v.id == view_id))
+
+
+class NameTaken(Exception):
+    """The owner already has a view of that name (names are unique per owner)."""
+
+    def __init__(self, existing_id: str) -> None:
+        super().__init__(existing_id)
+        self.existing_id = existing_id
+
+
+async def _named(conn: AsyncConnection, workspace_id: str, owner: str, name: str) -> str | None:
+    found = (
+        await conn.execute(select(v.id).where(v.workspace_id == workspace_id, v.owner == owner, v.name == name))
+    ).first()
+    return None if found is None else str(found.id)
+
+
+async def create_view(
+    conn: AsyncConnection,
+    workspace_id: str,
+    actor: str,
+    name: str,
+    shared: bool,
+    definition: dict[str, Any],
+    now: datetime,
+) -> SavedView:
+    """A new view of `actor`'s; NameTaken when they already have one of that name (the API's
+    create does not replace, unlike the dashboard's Save as view)."""
+    existing = await _named(conn, workspace_id, actor, name)
+    if existing is not None:
+        raise NameTaken(existing)
+    view_id = new_key()
+    await conn.execute(
+        saved_views.insert().values(
+            id=view_id,
+            workspace_id=workspace_id,
+            owner=actor,
+            name=name,
+            shared=shared,
+            definition=definition,
+            created_at=now,
+        )
+    )
+    return SavedView(view_id, actor, name, shared, definition, now, None)
+
+
+async def update_view(
+    conn: AsyncConnection,
+    view: SavedView,
+    workspace_id: str,
+    name: str,
+    shared: bool,
+    definition: dict[str, Any],
+    now: datetime,
+) -> SavedView:
+    """Replace `view`'s name, sharing and definition; NameTaken when its owner has another view of that name."""
+    existing = await _named(conn, workspace_id, view.owner, name)
+    if existing is not None and existing != view.id:
+        raise NameTaken(existing)
+    await conn.execute(
+        update(saved_views)
+        .where(v.workspace_id == workspace_id, v.id == view.id)
+        .values(name=name, shared=shared, definition=definition, updated_at=now)
+    )
+    return SavedView(view.id, view.owner, name, shared, definition, view.created_at, now)

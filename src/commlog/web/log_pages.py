@@ -24,6 +24,7 @@ from commlog.domain.views import (
     Problems,
     ViewDefinition,
     check_name,
+    may_change,
     parse_json,
     parse_query,
 )
@@ -207,7 +208,7 @@ async def save(
 
 def may_delete(caller: Caller, view: SavedView) -> bool:
     """Its owner may delete a view; a shared one also whoever manages the workspace's settings."""
-    return view.owner == caller.actor or (view.shared and Permission.MANAGE_SETTINGS in caller.permissions)
+    return may_change(view.owner, view.shared, caller.actor, caller.permissions)
 
 
 @router.post("/log/views/{view_id}/delete")
