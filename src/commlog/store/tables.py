@@ -325,3 +325,5 @@ Index(
 
 #: Days a workspace keeps its final messages before `commlog purge` removes them; NULL keeps them.
 workspaces.append_column(Column("retention_days", Integer))
+#: When a worker last took the workspace's daily purge turn (migration 0009_purge_turn); one of many wins it.
+workspaces.append_column(Column("last_purge_at", UTCDateTime))

@@ -33,6 +33,7 @@ from commlog.domain.outcome import DeliveryOutcome
 from commlog.domain.retry import after_attempt
 from commlog.domain.states import SYSTEM_SENDER, Trigger
 from commlog.store import queue
+from commlog.store.retention import purge_due
 from commlog.store.workspaces import Workspace, all_workspaces, take_sweep_turn
 
 log = logging.getLogger("commlog.worker")
@@ -375,6 +376,9 @@ class Worker:
                     swept += await queue.sweep(conn, workspace.id, policy.sweep_max_attempts, now)
         if swept:
             log.info("sweep put %d failed messages back in the queue", swept)
+        # Retention (issue 9): each workspace's daily purge, by whichever worker takes its turn.
+        for purged in await purge_due(self._engine, now):
+            log.info("retention purge removed %d messages of workspace %s", purged.messages, purged.workspace_id)
         return swept
 
 
