@@ -34,7 +34,21 @@ def test_failed_messages_bulk_retry_and_the_timeline(
     row = page.locator("tr", has_text=seeded.non_retryable[0][:0] + "ENDPOINT_GONE").first
     assert "no longer exists" in row.inner_text()
     assert "Remove or correct the destination." in row.inner_text()
+    # Seed 003's navigation: Messaging → Failed Messages in the left sidebar, highlighted; Settings below.
+    sidebar = page.locator("aside.sidebar")
+    assert sidebar.is_visible() and page.locator("header.phone-top").is_hidden()
+    box = sidebar.bounding_box()
+    assert box is not None and box["x"] == 0 and box["height"] >= 800
+    sections = page.locator("aside.sidebar .nav-section summary").all_inner_texts()
+    assert [t.upper() for t in sections] == ["MESSAGING", "SETTINGS"]
+    messaging = page.locator("aside.sidebar .nav-section", has_text="Messaging").locator("a").all_inner_texts()
+    assert messaging == ["Communication log", "Failed Messages", "Statistics"]
+    assert page.inner_text("aside.sidebar a[aria-current=page]") == "Failed Messages"
     screenshot(page, "failed-messages-desktop")
+    with page.expect_navigation():
+        page.click("aside.sidebar a:text('Retry policy')")
+    assert page.url.endswith("/settings") and page.inner_text("aside.sidebar a[aria-current=page]") == "Retry policy"
+    page.goto("/failed")
 
     page.select_option("select[name=category]", "RETRYABLE")
     page.click("form.filters button[type=submit]")
@@ -74,6 +88,16 @@ def test_failed_messages_bulk_retry_and_the_timeline(
     display = page.eval_on_selector("table.failed tbody tr", "row => getComputedStyle(row).display")
     assert display == "block"
     screenshot(page, "failed-messages-phone")
+    # On a phone the sidebar folds into the top strip's Menu (a <details>: no script needed).
+    assert page.locator("aside.sidebar").is_hidden()
+    assert page.locator(".menu-panel a:text('Failed Messages')").is_hidden()
+    page.click("header.phone-top .menu summary")
+    assert page.locator(".menu-panel a:text('Statistics')").is_visible()
+    screenshot(page, "navigation-phone")
+    with page.expect_navigation():
+        page.click(".menu-panel a:text('Statistics')")
+    assert page.url.endswith("/stats")
+    assert page.locator(".menu-panel").is_hidden()  # a new page starts with the menu closed
     page.goto(f"/messages/{original}")
     screenshot(page, "message-detail-phone")
     page.context.close()
@@ -89,7 +113,9 @@ def test_an_agent_retries_one_message_but_sees_no_bulk_retry_and_no_settings(
 
     assert page.locator("[data-bulk]").count() == 0
     assert page.locator("[data-select-all]").count() == 0
-    assert page.locator("header nav >> text=Settings").count() == 0
+    # Pages the role may not use are not in the navigation; an empty section is not shown at all.
+    assert page.locator("aside.sidebar nav a").all_inner_texts() == ["Communication log", "Failed Messages", "Statistics"]
+    assert page.locator(".nav-section summary:text('Settings')").count() == 0
     response = page.goto("/settings")
     assert response is not None and response.status == 403
     assert "manage_settings" in page.inner_text(".notice")
@@ -115,7 +141,7 @@ def test_statistics_show_rates_reasons_and_days_as_charts_with_numbers(
     reasons = page.locator("section:has(h2:text('Failures by reason')) svg").text_content() or ""
     assert "SERVER_ERROR" in reasons and "ENDPOINT_GONE" in reasons
     assert "3" in reasons and "2" in reasons
-    page.click("details summary")
+    page.click("main details summary")
     today = page.locator("#daily-table tbody tr").last.inner_text().split()
     assert today[1:] == ["4", "5", "0"]
     screenshot(page, "statistics-desktop")

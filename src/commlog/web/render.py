@@ -24,15 +24,38 @@ class NavItem:
     path: str
     label: str
     permission: Permission
+    #: The sidebar section it is listed under (seed 003: Messaging → Failed Messages).
+    section: str
+    #: Other paths whose pages belong to this item, so that it stays highlighted there.
+    also: tuple[str, ...] = ()
+
+    def current(self, path: str) -> bool:
+        return any(path == p or path.startswith(p.rstrip("/") + "/") for p in (self.path, *self.also))
 
 
-#: The sidebar, in order; an item appears only for callers with its permission.
+@dataclass(frozen=True, slots=True)
+class NavSection:
+    name: str
+    items: tuple[NavItem, ...]
+
+
+#: The sidebar, in order; an item appears only for callers with its permission, a section only
+#: when one of its items does.
 NAVIGATION = (
-    NavItem("/log", "Communication log", Permission.VIEW_COMMUNICATIONS),
-    NavItem("/failed", "Failed Messages", Permission.VIEW_COMMUNICATIONS),
-    NavItem("/stats", "Statistics", Permission.VIEW_COMMUNICATIONS),
-    NavItem("/settings", "Settings", Permission.MANAGE_SETTINGS),
+    NavItem("/log", "Communication log", Permission.VIEW_COMMUNICATIONS, "Messaging", ("/recipients",)),
+    NavItem("/failed", "Failed Messages", Permission.VIEW_COMMUNICATIONS, "Messaging"),
+    NavItem("/stats", "Statistics", Permission.VIEW_COMMUNICATIONS, "Messaging"),
+    NavItem("/settings", "Retry policy", Permission.MANAGE_SETTINGS, "Settings"),
 )
+
+
+def navigation(caller: Caller | None) -> list[NavSection]:
+    """The sections and items `caller` may use, in the sidebar's order."""
+    if caller is None:
+        return []
+    allowed = [item for item in NAVIGATION if item.permission in caller.permissions]
+    names = list(dict.fromkeys(item.section for item in allowed))
+    return [NavSection(name, tuple(i for i in allowed if i.section == name)) for name in names]
 
 
 def when(moment: datetime | None) -> str:
@@ -66,9 +89,8 @@ ENVIRONMENT = _environment()
 
 def page(request: Request, caller: Caller | None, template: str, status: int = 200, **context: Any) -> HTMLResponse:
     """Render `template` inside the layout, with the navigation `caller` may use."""
-    nav = [item for item in NAVIGATION if caller is not None and item.permission in caller.permissions]
     html = ENVIRONMENT.get_template(template).render(
-        request=request, caller=caller, nav=nav, path=request.url.path, **context
+        request=request, caller=caller, nav=navigation(caller), path=request.url.path, **context
     )
     response = HTMLResponse(html, status_code=status)
     response.headers["Cache-Control"] = "no-store"
