@@ -114,7 +114,11 @@ def test_an_agent_retries_one_message_but_sees_no_bulk_retry_and_no_settings(
     assert page.locator("[data-bulk]").count() == 0
     assert page.locator("[data-select-all]").count() == 0
     # Pages the role may not use are not in the navigation; an empty section is not shown at all.
-    assert page.locator("aside.sidebar nav a").all_inner_texts() == ["Communication log", "Failed Messages", "Statistics"]
+    assert page.locator("aside.sidebar nav a").all_inner_texts() == [
+        "Communication log",
+        "Failed Messages",
+        "Statistics",
+    ]
     assert page.locator(".nav-section summary:text('Settings')").count() == 0
     response = page.goto("/settings")
     assert response is not None and response.status == 403
