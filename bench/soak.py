@@ -16,8 +16,11 @@ each has its own circuit):
 | failing | 5% | always 500 (retried, then its circuit opens and they wait) |
 | slow | 10% | 200 after 1.5 s |
 
-Submits go one by one to `POST /api/messages` at `--rate` a second. Every `--every` seconds it
-prints what was accepted, sent, failed, retried and is waiting, and each process's resident memory.
+Submits go one by one to `POST /api/messages` at `--rate` a second (at most MAX_IN_FLIGHT unanswered:
+a submit due beyond that is skipped and counted, so a slow moment cannot build a queue in the load
+generator itself). Every `--every` seconds it prints what was accepted, refused and skipped, the
+submits' median and slowest latency, what was sent, failed, retried and is waiting, and each
+process's resident memory.
 When the time is up it stops submitting and lets the workers drain what is due, then checks:
 
 * lost = accepted but not in the log + claimed with a lease long over (nobody delivering it) +
@@ -189,10 +192,20 @@ def soak_processes(database_url: str, workers: int, logs: Path) -> Iterator[tupl
 # -- load, samples, the final check -----------------------------------------------------------------------
 
 
+#: Submits in flight at most; a submit due while this many are unanswered is skipped (the API is
+#: behind), so a slow moment shows as skips and latency instead of a queue that only grows.
+MAX_IN_FLIGHT = 64
+#: Seconds a submit may take before it counts as refused (it may still have been stored).
+SUBMIT_TIMEOUT = 30
+
+
 @dataclass
 class Load:
     accepted: dict[str, str] = field(default_factory=dict)  # encoded key -> destination name
     refused: Counter[str] = field(default_factory=Counter)  # status (or error) -> count
+    skipped: int = 0
+    #: Seconds each accepted submit took, since the last sample took them.
+    latencies: list[float] = field(default_factory=list)
 
 
 async def steady_submits(api_url: str, urls: dict[str, str], rate: float, seconds: float, load: Load) -> None:
@@ -200,16 +213,19 @@ async def steady_submits(api_url: str, urls: dict[str, str], rate: float, second
     kinds = list(MIX)
     weights = [MIX[k] for k in kinds]
     tick = 0.1
-    timeout = aiohttp.ClientTimeout(total=15)
-    async with aiohttp.ClientSession(headers={"apiKey": API_KEY}, timeout=timeout) as session:
+    timeout = aiohttp.ClientTimeout(total=SUBMIT_TIMEOUT)
+    connector = aiohttp.TCPConnector(limit=MAX_IN_FLIGHT)
+    async with aiohttp.ClientSession(headers={"apiKey": API_KEY}, timeout=timeout, connector=connector) as session:
 
         async def submit(n: int) -> None:
             kind = random.choices(kinds, weights)[0]
             document = {"type": "WEB_HOOK", "destination": urls[kind], "body": json.dumps({"n": n, "to": kind})}
+            began = time.monotonic()
             try:
                 async with session.post(f"{api_url}/api/messages", json=document) as response:
                     if response.status == 202:
                         load.accepted[(await response.json())["encodedKey"]] = kind
+                        load.latencies.append(time.monotonic() - began)
                     else:
                         load.refused[str(response.status)] += 1
             except (aiohttp.ClientError, TimeoutError) as error:
@@ -224,6 +240,9 @@ async def steady_submits(api_url: str, urls: dict[str, str], rate: float, second
             owed += rate * tick
             while owed >= 1:
                 owed -= 1
+                if len(pending) >= MAX_IN_FLIGHT:
+                    load.skipped += 1
+                    continue
                 n += 1
                 task = asyncio.create_task(submit(n))
                 pending.add(task)
@@ -239,6 +258,10 @@ class Sample:
     elapsed: float
     accepted: int
     refused: int
+    skipped: int
+    #: Median and slowest accepted submit since the previous sample, in ms (0 when there was none).
+    latency_p50_ms: float
+    latency_max_ms: float
     states: Counter[str]
     retries: int
     rss: dict[str, float]
@@ -263,14 +286,28 @@ async def sample(engine: AsyncEngine, began: float, load: Load, pids: dict[str, 
     for name, pid in pids.items():
         with contextlib.suppress(OSError):
             rss[name] = rss_mb(pid)
-    return Sample(time.monotonic() - began, len(load.accepted), sum(load.refused.values()), states, int(retries), rss)
+    taken, load.latencies = sorted(load.latencies), []
+    p50 = taken[len(taken) // 2] * 1000 if taken else 0.0
+    slowest = taken[-1] * 1000 if taken else 0.0
+    return Sample(
+        time.monotonic() - began,
+        len(load.accepted),
+        sum(load.refused.values()),
+        load.skipped,
+        p50,
+        slowest,
+        states,
+        int(retries),
+        rss,
+    )
 
 
 def sample_line(s: Sample) -> str:
     rss = " ".join(f"{name} {mb:.0f}" for name, mb in s.rss.items())
     in_flight = s.states["QUEUED"] + s.states["SENDING_ASYNC"]
     return (
-        f"{s.elapsed:6.0f}s  accepted {s.accepted:6d}  refused {s.refused:3d}  sent {s.states['SENT']:6d}  "
+        f"{s.elapsed:6.0f}s  accepted {s.accepted:6d}  refused {s.refused:3d}  skipped {s.skipped:3d}  "
+        f"submit p50/max {s.latency_p50_ms:.0f}/{s.latency_max_ms:.0f} ms  sent {s.states['SENT']:6d}  "
         f"failed {s.states['FAILED']:5d}  waiting {s.states['WAITING']:5d}  queued/sending {in_flight:4d}  "
         f"retries {s.retries:6d}  RSS MB: {rss}"
     )
@@ -283,6 +320,7 @@ class Check:
     unscheduled: int = 0
     sent_unanswered: int = 0
     overdue: int = 0
+    unanswered_submits: int = 0
     by_destination: dict[str, Counter[str]] = field(default_factory=dict)
 
     @property
@@ -321,6 +359,7 @@ async def final_check(engine: AsyncEngine, load: Load, urls: dict[str, str]) -> 
         rows = list(await conn.execute(select(messages.c.encoded_key, messages.c.state, messages.c.next_attempt_at)))
     stored = {row.encoded_key: row for row in rows}
     check.missing = sum(1 for key in load.accepted if key not in stored)
+    check.unanswered_submits = sum(1 for key in stored if key not in load.accepted)
     for key, kind in load.accepted.items():
         row = stored.get(key)
         if row is None:
@@ -386,14 +425,14 @@ class Report:
         lines = [
             f"Load: {self.rate:g} submits/s for {self.minutes:g} min, then {self.drain_seconds:.0f} s of draining.",
             "",
-            "| elapsed | accepted | refused | sent | failed | waiting | queued/sending | retries | "
-            + " | ".join(f"{name} RSS MB" for name in last.rss)
-            + " |",
-            "|" + "---|" * (8 + len(last.rss)),
+            "| elapsed | accepted | refused | skipped | submit p50 / max | sent | failed | waiting | queued/sending "
+            "| retries | " + " | ".join(f"{name} RSS MB" for name in last.rss) + " |",
+            "|" + "---|" * (10 + len(last.rss)),
         ]
         for s in self.samples:
             lines.append(
-                f"| {s.elapsed:.0f} s | {s.accepted} | {s.refused} | {s.states['SENT']} | {s.states['FAILED']} | "
+                f"| {s.elapsed:.0f} s | {s.accepted} | {s.refused} | {s.skipped} | "
+                f"{s.latency_p50_ms:.0f} / {s.latency_max_ms:.0f} ms | {s.states['SENT']} | {s.states['FAILED']} | "
                 f"{s.states['WAITING']} | {s.states['QUEUED'] + s.states['SENDING_ASYNC']} | {s.retries} | "
                 + " | ".join(f"{s.rss.get(name, 0):.0f}" for name in last.rss)
                 + " |"
@@ -404,7 +443,10 @@ class Report:
             "| at the end | |",
             "|---|---|",
             f"| accepted | {len(self.load.accepted)} |",
-            f"| refused by the API | {sum(self.load.refused.values())} {dict(self.load.refused) or ''} |",
+            f"| refused by the API (or timed out after {SUBMIT_TIMEOUT} s) | "
+            f"{sum(self.load.refused.values())} {dict(self.load.refused) or ''} |",
+            f"| skipped ({MAX_IN_FLIGHT} submits unanswered) | {self.load.skipped} |",
+            f"| in the log without a 202 (a timed-out submit that was stored) | {c.unanswered_submits} |",
             f"| delivered (SENT) | {last.states['SENT']} |",
             f"| failed for good (FAILED) | {last.states['FAILED']} |",
             f"| retry attempts | {last.retries} |",
