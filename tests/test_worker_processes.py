@@ -116,7 +116,9 @@ async def test_a_killed_worker_loses_nothing(
 
     peer.default = held
     keys = await queue_webhooks(engine, peer.url(), 20)
-    first = start_worker(settings, tmp_path / "first.log", COMMLOG_LEASE_SECONDS="2")
+    # Room for exactly these 20: were its 2 s lease to run out before the kill (a loaded machine), the
+    # first worker would otherwise claim its own held messages again and send them a second time.
+    first = start_worker(settings, tmp_path / "first.log", COMMLOG_LEASE_SECONDS="2", COMMLOG_WORKER_CONCURRENCY="20")
     try:
 
         async def all_in_flight() -> bool:
@@ -129,13 +131,15 @@ async def test_a_killed_worker_loses_nothing(
     finally:
         stop(first)
     release.set()
-    second = start_worker(settings, tmp_path / "second.log", COMMLOG_LEASE_SECONDS="2")
+    # The second worker's own lease is long: had it to record its results within 2 s, a slow moment
+    # would make it claim and send some again (attempt 3), which is not what this test is about.
+    second = start_worker(settings, tmp_path / "second.log", COMMLOG_LEASE_SECONDS="30")
     try:
 
         async def all_sent() -> bool:
             return (await states(engine))["SENT"] == len(keys)
 
-        await wait_until(all_sent, 30, "the second worker to deliver after the lease ran out")
+        await wait_until(all_sent, 30, "the second worker to deliver after the first one's lease ran out")
     finally:
         stop(second)
     async with engine.connect() as conn:
