@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 from standardwebhooks.webhooks import Webhook
 
@@ -15,6 +16,7 @@ from commlog.channels.registry import build_channels
 from commlog.config import Settings
 from commlog.domain.clock import FakeClock
 from commlog.store.messages import get_attempts, get_message
+from commlog.store.tables import events
 from commlog.worker.worker import Worker
 
 from .peers import HttpPeer, hang, status
@@ -267,3 +269,39 @@ async def test_signing_secret_can_be_set_and_is_validated(api: httpx.AsyncClient
         assert response.status_code == 422
         assert response.json()["errors"][0]["field"] == "signingSecret"
     assert (await api.get("/api/settings/webhooks")).json() == {"signingSecret": secret}
+
+
+async def test_each_attempt_tells_the_stream_what_happened_in_the_same_words_on_every_database(
+    api_on_clock: httpx.AsyncClient, peer: HttpPeer, worker: Worker, clock: FakeClock, engine: AsyncEngine
+) -> None:
+    peer.script("/down", status(503, "later"))
+    key = await submit(api_on_clock, peer.url("/down"))
+    clock.advance(0.5)
+    assert await worker.run_once() == 1
+    async with engine.connect() as conn:
+        found = await conn.execute(
+            select(events.c.kind, events.c.payload, events.c.message_type)
+            .where(events.c.message_key == key, events.c.kind != "message.created")
+            .order_by(events.c.id)
+        )
+        made, changed = found.all()
+    message = await read(api_on_clock, key)
+    assert made.kind == "attempt.made" and made.message_type == "WEB_HOOK"
+    assert made.payload.pop("durationMs") >= 0
+    assert made.payload == {
+        "number": 1,
+        "trigger": "FIRST_SEND",
+        "sent": False,
+        "statusCode": 503,
+        "failureReason": "SERVER_ERROR",
+        "failureCategory": "RETRYABLE",
+    }
+    assert changed.kind == "state.changed"
+    next_attempt = changed.payload.pop("nextAttemptAt")
+    assert datetime.fromisoformat(next_attempt) == datetime.fromisoformat(message["nextAttemptDate"])
+    assert changed.payload == {
+        "state": "WAITING",
+        "previousState": "SENDING_ASYNC",
+        "waitingReason": "READY_TO_BE_SENT",
+        "failureReason": "SERVER_ERROR",
+    }

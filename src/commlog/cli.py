@@ -100,7 +100,7 @@ def worker(concurrency: int = typer.Option(0, help="deliveries in flight at once
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
-        engine = create_engine(settings.database_url)
+        engine = create_engine(settings.database_url, pre_ping=False)
         channels = build_channels(settings)
         try:
             await Worker(engine, channels, settings, gates=build_gates(settings)).run(stop)

@@ -28,8 +28,12 @@ async def limits_of(conn: AsyncConnection, workspace_ids: Sequence[str]) -> dict
     """Every daily limit of these workspaces, by (workspace, channel); absent = unlimited."""
     if not workspace_ids:
         return {}
-    rows = await conn.execute(select(send_limits).where(send_limits.c.workspace_id.in_(sorted(set(workspace_ids)))))
+    rows = await conn.execute(_LIMITS_OF, {"ids": sorted(set(workspace_ids))})
     return {(row.workspace_id, row.channel): row.daily_limit for row in rows}
+
+
+#: Built once: it runs for every claimed batch.
+_LIMITS_OF = select(send_limits).where(send_limits.c.workspace_id.in_(bindparam("ids", expanding=True)))
 
 
 async def set_limits(conn: AsyncConnection, workspace_id: str, limits: Mapping[str, int | None]) -> None:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, case, func, or_, select, text, update
+from sqlalchemy import Integer, bindparam, case, func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from commlog.domain.failures import LIFTS_AFTER_WAIT, FailureCategory
@@ -41,27 +41,34 @@ CLAIMED_COLUMNS = (
 
 async def claim(conn: AsyncConnection, lease_token: str, limit: int, now: datetime, lease_seconds: float) -> list[Any]:
     """Take up to `limit` due messages for this worker; concurrent workers never take the same row."""
-    due = (
-        select(messages.c.encoded_key)
-        .where(messages.c.next_attempt_at <= now)
-        .order_by(messages.c.next_attempt_at)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
+    until = now + timedelta(seconds=lease_seconds)
+    return list(await conn.execute(_CLAIM, {"now": now, "until": until, "token": lease_token, "limit": limit}))
+
+
+#: Built once: building and caching the statement anew for every claim cost as much as running it.
+_CLAIM = (
+    update(messages)
+    .where(
+        messages.c.encoded_key.in_(
+            select(messages.c.encoded_key)
+            .where(messages.c.next_attempt_at <= bindparam("now"))
+            .order_by(messages.c.next_attempt_at)
+            .limit(bindparam("limit", type_=Integer))
+            .with_for_update(skip_locked=True)
+            .scalar_subquery()
+        ),
+        messages.c.next_attempt_at <= bindparam("now"),
     )
-    statement = (
-        update(messages)
-        .where(messages.c.encoded_key.in_(due.scalar_subquery()), messages.c.next_attempt_at <= now)
-        .values(
-            state=MessageState.SENDING_ASYNC.value,
-            waiting_reason=None,
-            next_attempt_at=now + timedelta(seconds=lease_seconds),
-            lease_token=lease_token,
-            attempt_count=messages.c.attempt_count + 1,
-            updated_at=now,
-        )
-        .returning(*CLAIMED_COLUMNS)
+    .values(
+        state=MessageState.SENDING_ASYNC.value,
+        waiting_reason=None,
+        next_attempt_at=bindparam("until"),
+        lease_token=bindparam("token"),
+        attempt_count=messages.c.attempt_count + 1,
+        updated_at=bindparam("now"),
     )
-    return list(await conn.execute(statement))
+    .returning(*CLAIMED_COLUMNS)
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,23 +88,22 @@ class AttemptResult:
 
 
 async def record(conn: AsyncConnection, results: Sequence[AttemptResult]) -> None:
-    """Write a batch of attempts and the states they lead to.
+    """Write a batch of attempts, the states they lead to and their events on the stream.
 
     A state change only lands while the lease is still the writer's; the attempt is kept either way.
-    On PostgreSQL the batch travels as one statement over arrays, which costs a fraction of the
-    per-row parameter handling of an executemany; elsewhere it is two executemany statements.
+    On PostgreSQL the batch travels as one statement over one array per column, which costs a
+    fraction of the per-row parameter handling of an executemany, and the events' payloads are
+    built by the database from the same arrays; elsewhere it is three executemany statements.
     """
     if not results:
         return
+    if conn.dialect.name == "postgresql":
+        await conn.execute(_RECORD_OVER_ARRAYS, _record_columns(results))
+        return
     # The stream's events first, while the leases they check are still in place.
     await stream_events.record_attempts(conn, results)
-    attempt_rows = [_attempt_values(r) for r in results]
-    message_rows = [_message_values(r) for r in results]
-    if conn.dialect.name == "postgresql":
-        await conn.execute(_RECORD_OVER_ARRAYS, {**_as_columns(message_rows), **_as_columns(attempt_rows, "a_")})
-    else:
-        await conn.execute(attempts.insert(), attempt_rows)
-        await conn.execute(_MOVE_ON, message_rows)
+    await conn.execute(attempts.insert(), [_attempt_values(r) for r in results])
+    await conn.execute(_MOVE_ON, [_message_values(r) for r in results])
 
 
 def _attempt_values(r: AttemptResult) -> dict[str, Any]:
@@ -137,8 +143,31 @@ def _message_values(r: AttemptResult) -> dict[str, Any]:
     }
 
 
-def _as_columns(rows: Sequence[dict[str, Any]], prefix: str = "") -> dict[str, list[Any]]:
-    return {prefix + name: [row[name] for row in rows] for name in rows[0]}
+def _record_columns(results: Sequence[AttemptResult]) -> dict[str, list[Any]]:
+    """`_message_values` and `_attempt_values` side by side, one list per column, each value once."""
+    columns: dict[str, list[Any]] = {name: [] for name in _RECORD_COLUMN_NAMES}
+    for r in results:
+        for name, value in _message_values(r).items():
+            columns[name].append(value)
+        for name in _ATTEMPT_ONLY:
+            columns[name].append(_ATTEMPT_ONLY[name](r))
+    return columns
+
+
+#: What an attempt row holds beyond the message's columns (its failure is the message's).
+_ATTEMPT_ONLY: dict[str, Any] = {
+    "number": lambda r: r.number,
+    "a_trigger": lambda r: r.trigger,
+    "triggered_by": lambda r: r.triggered_by,
+    "started_at": lambda r: r.started_at,
+    "duration_ms": lambda r: r.duration_ms,
+    "sent": lambda r: r.outcome.sent,
+    "status_code": lambda r: r.outcome.status_code,
+    "provider_reply": lambda r: r.outcome.provider_reply,
+    "response_excerpt": lambda r: r.outcome.response_excerpt,
+    "provider_message_id": lambda r: r.outcome.provider_message_id,
+}
+_RECORD_COLUMN_NAMES = ("k", "t", "s", "w", "n", "r", "rnb", "fr", "fc", "cat", "sd", "at", "trig", *_ATTEMPT_ONLY)
 
 
 _MOVE_ON = (
@@ -160,34 +189,60 @@ _MOVE_ON = (
     )
 )
 
-#: The same writes as `attempts.insert()` + `_MOVE_ON`, for PostgreSQL, with one array per column.
+#: The same writes as `stream_events.record_attempts` + `attempts.insert()` + `_MOVE_ON`, for
+#: PostgreSQL, with one array per column. The events' payloads must read as those of
+#: `stream_events.record_attempts`; tests/test_channel_stream.py reads them on both databases.
 _RECORD_OVER_ARRAYS = text(
     """
-    WITH moved AS (
+    WITH v AS (
+        SELECT * FROM unnest(
+            CAST(:k AS text[]), CAST(:t AS text[]), CAST(:s AS text[]), CAST(:w AS text[]),
+            CAST(:n AS timestamptz[]), CAST(:r AS integer[]), CAST(:rnb AS timestamptz[]), CAST(:fr AS text[]),
+            CAST(:fc AS text[]), CAST(:cat AS text[]), CAST(:sd AS timestamptz[]), CAST(:at AS timestamptz[]),
+            CAST(:trig AS text[]), CAST(:number AS integer[]), CAST(:a_trigger AS text[]),
+            CAST(:triggered_by AS text[]), CAST(:started_at AS timestamptz[]),
+            CAST(:duration_ms AS double precision[]), CAST(:sent AS boolean[]), CAST(:status_code AS integer[]),
+            CAST(:provider_reply AS text[]), CAST(:response_excerpt AS text[]),
+            CAST(:provider_message_id AS text[])
+        ) WITH ORDINALITY AS v(
+            k, t, s, w, n, r, rnb, fr, fc, cat, sd, at, trig, number, a_trigger, triggered_by, started_at,
+            duration_ms, sent, status_code, provider_reply, response_excerpt, provider_message_id, ord
+        )
+    ),
+    moved AS (
         UPDATE messages AS m
         SET state = v.s, waiting_reason = v.w, next_attempt_at = v.n, num_retries = v.r,
             retry_not_before = v.rnb, failure_reason = v.fr, failure_cause = v.fc, failure_category = v.cat,
             send_date = COALESCE(v.sd, m.send_date), trigger = v.trig, lease_token = NULL, updated_at = v.at
-        FROM unnest(
-            CAST(:k AS text[]), CAST(:t AS text[]), CAST(:s AS text[]), CAST(:w AS text[]),
-            CAST(:n AS timestamptz[]), CAST(:r AS integer[]), CAST(:rnb AS timestamptz[]), CAST(:fr AS text[]),
-            CAST(:fc AS text[]), CAST(:cat AS text[]), CAST(:sd AS timestamptz[]), CAST(:at AS timestamptz[]),
-            CAST(:trig AS text[])
-        ) AS v(k, t, s, w, n, r, rnb, fr, fc, cat, sd, at, trig)
+        FROM v
         WHERE m.encoded_key = v.k AND m.lease_token = v.t
+        RETURNING m.encoded_key
+    ),
+    attempted AS (
+        INSERT INTO attempts (
+            message_key, number, trigger, triggered_by, started_at, duration_ms, sent, status_code,
+            provider_reply, response_excerpt, provider_message_id, failure_reason, failure_category, failure_cause
+        )
+        SELECT k, number, a_trigger, triggered_by, started_at, duration_ms, sent, status_code,
+            provider_reply, response_excerpt, provider_message_id, fr, cat, fc
+        FROM v
     )
-    INSERT INTO attempts (
-        message_key, number, trigger, triggered_by, started_at, duration_ms, sent, status_code,
-        provider_reply, response_excerpt, provider_message_id, failure_reason, failure_category, failure_cause
-    )
-    SELECT * FROM unnest(
-        CAST(:a_message_key AS text[]), CAST(:a_number AS integer[]), CAST(:a_trigger AS text[]),
-        CAST(:a_triggered_by AS text[]), CAST(:a_started_at AS timestamptz[]),
-        CAST(:a_duration_ms AS double precision[]), CAST(:a_sent AS boolean[]), CAST(:a_status_code AS integer[]),
-        CAST(:a_provider_reply AS text[]), CAST(:a_response_excerpt AS text[]),
-        CAST(:a_provider_message_id AS text[]), CAST(:a_failure_reason AS text[]),
-        CAST(:a_failure_category AS text[]), CAST(:a_failure_cause AS text[])
-    )
+    INSERT INTO events (workspace_id, kind, message_key, message_type, payload, created_at)
+    SELECT m.workspace_id, e.kind, m.encoded_key, m.type, e.payload, v.at
+    FROM v
+    JOIN messages AS m ON m.encoded_key = v.k
+    CROSS JOIN LATERAL (
+        VALUES
+            (1, 'attempt.made', json_build_object(
+                'number', v.number, 'trigger', v.a_trigger, 'sent', v.sent, 'statusCode', v.status_code,
+                'durationMs', round(CAST(v.duration_ms AS numeric), 3), 'failureReason', v.fr,
+                'failureCategory', v.cat)),
+            (2, 'state.changed', json_build_object(
+                'state', v.s, 'previousState', 'SENDING_ASYNC', 'waitingReason', v.w,
+                'nextAttemptAt', v.n, 'failureReason', v.fr))
+    ) AS e(i, kind, payload)
+    WHERE e.i = 1 OR v.k IN (SELECT encoded_key FROM moved)
+    ORDER BY v.ord, e.i
     """
 )
 

@@ -11,6 +11,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -105,12 +106,10 @@ class Worker:
     async def run_once(self) -> int:
         """Claim one batch, deliver it, record it; how many messages were handled."""
         await self._maybe_sweep()
-        claimed = await self._claim(self._settings.claim_batch)
-        rows = await self._admitted(claimed)
-        refused = await self._refused(rows)
-        results = await asyncio.gather(*(self._deliver(row, refused.get(row.encoded_key)) for row in rows))
+        batch = await self._take(self._settings.claim_batch)
+        results = await asyncio.gather(*(self._deliver(row, batch.refused.get(row.encoded_key)) for row in batch.rows))
         await self._record(list(results))
-        return len(claimed)
+        return batch.claimed
 
     async def sweep_now(self) -> int:
         """Run every workspace's sweep whose turn has come; how many messages went back in the queue."""
@@ -151,34 +150,17 @@ class Worker:
         """Claim as many due messages as there is room for and start delivering them."""
         held = sum(len(rows) for rows in self._held.values())
         free = self._settings.worker_concurrency - len(self._in_flight) - held
-        claimed: list[Any] = []
+        wanted = 0
         if free >= max(1, min(self._settings.claim_batch, self._settings.worker_concurrency) // 4):
-            claimed = await self._claim(min(free, self._settings.claim_batch))
-        rows = await self._admitted(self._ready_held() + claimed, hold=True)
-        try:
-            refused = await self._refused(rows)
-        except DATABASE_ERRORS:
-            self._hold_again(rows)
-            raise
-        for row in rows:
-            task = asyncio.create_task(self._deliver(row, refused.get(row.encoded_key)))
+            wanted = min(free, self._settings.claim_batch)
+        batch = await self._take(wanted, hold=True)
+        for row in batch.rows:
+            task = asyncio.create_task(self._deliver(row, batch.refused.get(row.encoded_key)))
             self._in_flight[row.encoded_key] = (row.lease_token, task)
             task.add_done_callback(self._on_done)
-        if not claimed:
+        if not batch.claimed:
             self._capacity_freed.clear()
-        return bool(claimed)
-
-    def _hold_again(self, rows: list[Any]) -> None:
-        """Admitted messages the gates could not check because the database went away: give back
-        their destination slots (and a half-open circuit's probe) and hold them, under their lease,
-        to start once the database answers, instead of leaving them claimed until the lease ends."""
-        for row in rows:
-            destination = destination_of(row.type, row.destination, row.workspace_id)
-            self._busy[destination] -= 1
-            circuit = self.circuit(destination)
-            if circuit.state is CircuitState.HALF_OPEN:
-                circuit.probe_in_flight = False  # it was this message: a half-open circuit admits one
-            self._held.setdefault(destination, []).append(row)
+        return bool(batch.claimed)
 
     async def _keep_recording(self, done: asyncio.Event) -> None:
         """Write finished attempts in batches as they come, until `done` and nothing is left."""
@@ -229,16 +211,38 @@ class Worker:
 
     # -- the pieces ----------------------------------------------------------------------------
 
-    async def _claim(self, limit: int) -> list[Any]:
-        """Claim due messages and make sure their workspaces' settings are at hand."""
-        async with self._engine.begin() as conn:
-            rows = await queue.claim(conn, new_key(), limit, self._clock(), self._settings.lease_seconds)
+    async def _take(self, limit: int, hold: bool = False) -> _Batch:
+        """Claim up to `limit` due messages and decide, with the held ones, which go now.
+
+        One transaction for the claim, the hand-backs and the gates' checks: a round trip saved is
+        worth more than anything else per batch. If it fails, nothing of it happened, in memory too.
+        """
+        ready = self._ready_held()
+        if not limit and not ready:
+            return _Batch([], {}, 0)
+        admission: _Admission | None = None
+        try:
+            async with self._engine.begin() as conn:
+                claimed = (
+                    await queue.claim(conn, new_key(), limit, self._clock(), self._settings.lease_seconds)
+                    if limit
+                    else []
+                )
+                await self._know_workspaces(conn, claimed)
+                admission = self._admit(ready + claimed, hold)
+                await self._hand_back(conn, admission)
+                refused = await self._refused(conn, admission.rows)
+        except BaseException:
+            self._undo(admission, ready)
+            raise
+        return _Batch(admission.rows, refused, len(claimed))
+
+    async def _know_workspaces(self, conn: AsyncConnection, rows: list[Any]) -> None:
+        """Make sure the claimed messages' workspace settings are at hand (and not too old)."""
         stale = time.monotonic() - self._workspaces_loaded > WORKSPACE_TTL
         if rows and (stale or any(row.workspace_id not in self._workspaces for row in rows)):
-            async with self._engine.connect() as conn:
-                self._workspaces = {ws.id: ws for ws in await all_workspaces(conn)}
+            self._workspaces = {ws.id: ws for ws in await all_workspaces(conn)}
             self._workspaces_loaded = time.monotonic()
-        return rows
 
     def _ready_held(self) -> list[Any]:
         """Held messages whose destination has a free slot again, oldest first."""
@@ -258,51 +262,62 @@ class Worker:
         rounds = int(self._settings.lease_seconds / 2 / max(self._settings.webhook_timeout, 0.1))
         return self._settings.destination_concurrency * max(rounds, 1)
 
-    async def _admitted(self, rows: list[Any], hold: bool = False) -> list[Any]:
-        """The claimed messages that may go now. When their destination has its share in flight, the
+    def _admit(self, rows: list[Any], hold: bool) -> _Admission:
+        """Which claimed messages may go now. When their destination has its share in flight, the
         long-running loop (`hold`) keeps a few to start as slots free, and hands the rest back for a
         moment; those whose circuit is open are handed back until it may close."""
         now = self._clock()
-        admitted: list[Any] = []
-        deferred: list[str] = []
-        circuit_waits: dict[datetime, list[str]] = {}
+        admission = _Admission(now)
         for row in rows:
             destination = destination_of(row.type, row.destination, row.workspace_id)
             if self._busy[destination] >= self._settings.destination_concurrency:
                 held = self._held.setdefault(destination, [])
                 if hold and len(held) < self._hold_limit():
                     held.append(row)
+                    admission.held.append((destination, row))
                 else:
-                    deferred.append(row.encoded_key)
+                    admission.deferred.append(row)
                 continue
             circuit = self.circuit(destination)
             if not circuit.admit(now):
-                circuit_waits.setdefault(circuit.reopens_at(now), []).append(row.encoded_key)
+                admission.circuit_waits.setdefault(circuit.reopens_at(now), []).append(row)
                 continue
             self._busy[destination] += 1
-            admitted.append(row)
-        if deferred or circuit_waits:
-            tokens = {row.encoded_key: row.lease_token for row in rows}
-            try:
-                async with self._engine.begin() as conn:
-                    for token, keys in _by_token(deferred, tokens).items():
-                        await queue.release(conn, token, keys, now, now + timedelta(seconds=DESTINATION_DEFER))
-                    for until, waiting in circuit_waits.items():
-                        for token, keys in _by_token(waiting, tokens).items():
-                            await queue.wait_for_circuit(conn, token, keys, until, now)
-            except DATABASE_ERRORS as exc:
-                # They stay claimed and come back when their lease ends; the admitted ones still go.
-                log.warning("could not hand back %d messages (%s)", len(rows) - len(admitted), type(exc).__name__)
-        return admitted
+            admission.rows.append(row)
+        return admission
 
-    async def _refused(self, rows: list[Any]) -> dict[str, DeliveryOutcome]:
+    def _undo(self, admission: _Admission | None, ready: list[Any]) -> None:
+        """Forget a batch whose transaction failed: its claim did not happen (the held messages
+        taken out for it keep theirs and are held again)."""
+        if admission is not None:
+            for row in admission.rows:
+                destination = destination_of(row.type, row.destination, row.workspace_id)
+                self._busy[destination] -= 1
+                circuit = self.circuit(destination)
+                if circuit.state is CircuitState.HALF_OPEN:
+                    circuit.probe_in_flight = False  # it was this message: a half-open circuit admits one
+            for destination, row in admission.held:
+                self._held[destination].remove(row)
+        for row in ready:
+            self._held.setdefault(destination_of(row.type, row.destination, row.workspace_id), []).insert(0, row)
+
+    async def _hand_back(self, conn: AsyncConnection, admission: _Admission) -> None:
+        """Release what may not go now: for a moment (busy destination) or until its circuit may close."""
+        now = admission.now
+        later = now + timedelta(seconds=DESTINATION_DEFER)
+        for token, keys in _by_token(admission.deferred).items():
+            await queue.release(conn, token, keys, now, later)
+        for until, waiting in admission.circuit_waits.items():
+            for token, keys in _by_token(waiting).items():
+                await queue.wait_for_circuit(conn, token, keys, until, now)
+
+    async def _refused(self, conn: AsyncConnection, rows: list[Any]) -> dict[str, DeliveryOutcome]:
         if not rows or not self._gates:
             return {}
         refused: dict[str, DeliveryOutcome] = {}
-        async with self._engine.begin() as conn:
-            for gate in self._gates:
-                pending = [row for row in rows if row.encoded_key not in refused]
-                refused.update(await gate.refuse(conn, pending, self._workspaces, self._clock()))
+        for gate in self._gates:
+            pending = [row for row in rows if row.encoded_key not in refused]
+            refused.update(await gate.refuse(conn, pending, self._workspaces, self._clock()))
         return refused
 
     async def _record(self, results: list[queue.AttemptResult]) -> None:
@@ -382,11 +397,29 @@ class Worker:
         return swept
 
 
-def _by_token(keys: list[str], tokens: Mapping[str, str]) -> dict[str, list[str]]:
+@dataclass
+class _Admission:
+    """What became of one batch of claimed (and held) messages."""
+
+    now: datetime
+    rows: list[Any] = field(default_factory=list)
+    held: list[tuple[str, Any]] = field(default_factory=list)
+    deferred: list[Any] = field(default_factory=list)
+    circuit_waits: dict[datetime, list[Any]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class _Batch:
+    rows: list[Any]
+    refused: dict[str, DeliveryOutcome]
+    claimed: int
+
+
+def _by_token(rows: list[Any]) -> dict[str, list[str]]:
     """Message keys grouped by the lease they were claimed under (held messages keep older leases)."""
     grouped: dict[str, list[str]] = {}
-    for key in keys:
-        grouped.setdefault(tokens[key], []).append(key)
+    for row in rows:
+        grouped.setdefault(row.lease_token, []).append(row.encoded_key)
     return grouped
 
 
