@@ -38,12 +38,13 @@ class PrivatePostgres:
     def __init__(self, bin_dir: Path) -> None:
         self.bin = bin_dir
         self.port = free_port()
+        # As root, the cluster belongs to `postgres` (KeyError when there is no such user).
+        owner = pwd.getpwnam("postgres") if os.geteuid() == 0 else None
         self.root = Path(tempfile.mkdtemp(prefix="commlog-pg-"))
         self.data = self.root / "data"
         self._runas: list[str] = []
-        if os.geteuid() == 0:
-            user = pwd.getpwnam("postgres")
-            os.chown(self.root, user.pw_uid, user.pw_gid)
+        if owner is not None:
+            os.chown(self.root, owner.pw_uid, owner.pw_gid)
             self._runas = ["runuser", "-u", "postgres", "--"]
         self.url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
 

@@ -72,7 +72,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     bin_dir = postgres_bin()
     if bin_dir is None:
         pytest.skip("PostgreSQL's initdb is not installed (looked in /usr/lib/postgresql/*/bin and on PATH)")
-    cluster = PrivatePostgres(bin_dir)
+    try:
+        cluster = PrivatePostgres(bin_dir)
+    except KeyError:
+        pytest.skip("running as root, and there is no `postgres` OS user to run PostgreSQL as")
     try:
         cluster.init()
         cluster.start()
