@@ -495,9 +495,11 @@ async def soak(
     max_growth_mb: float,
     drain_timeout: float = 120,
     workers: int = 2,
+    logs: Path | None = None,
 ) -> Report:
+    """Run the soak; the processes' logs go to `logs` (default: a new temporary directory, kept)."""
     await asyncio.to_thread(fresh_database, database_url)
-    logs = Path(tempfile.mkdtemp(prefix="commlog-soak-"))
+    logs = logs or Path(tempfile.mkdtemp(prefix="commlog-soak-"))
     print(f"soak: {rate:g}/s for {minutes:g} min on {database_url}; logs in {logs}", flush=True)
     engine = create_engine(database_url)
     try:

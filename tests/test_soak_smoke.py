@@ -11,7 +11,9 @@ from bench import soak
 def test_a_short_soak_loses_nothing(database_url: str, tmp_path: Path) -> None:
     own = f"{database_url}_soak" if database_url.startswith("postgresql") else f"sqlite:///{tmp_path / 'soak.db'}"
     # Memory is only reported here: a few seconds are all warm-up.
-    report = asyncio.run(soak.soak(own, minutes=0.1, rate=20, every=2, max_growth_mb=1e6, drain_timeout=20))
+    report = asyncio.run(
+        soak.soak(own, minutes=0.1, rate=20, every=2, max_growth_mb=1e6, drain_timeout=20, logs=tmp_path)
+    )
     assert not report.exited
     assert len(report.load.accepted) >= 60 and not report.load.refused
     assert report.check.lost == 0, report.markdown()
