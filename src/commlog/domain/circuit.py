@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from functools import lru_cache
 from urllib.parse import urlsplit
 
 from commlog.domain.failures import FailureCategory
@@ -29,10 +30,12 @@ class CircuitRules:
     cool_down: float = 30.0
 
 
+@lru_cache(maxsize=4096)
 def destination_of(message_type: str, destination: str, workspace_id: str) -> str:
     """The destination a circuit guards: a webhook's host and port; for other channels the
     workspace's provider (its SMTP server or SMS gateway), since that is where they all go; for a
-    stream notification, its subscriber."""
+    stream notification, its subscriber. Cached: the worker asks it a few times per delivery, and
+    most deliveries go to a few destinations."""
     if message_type == MessageType.WEB_HOOK:
         try:
             parts = urlsplit(destination)
