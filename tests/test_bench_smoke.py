@@ -33,8 +33,15 @@ def test_ingest(bench_database: str) -> None:
 def test_delivery(bench_database: str) -> None:
     results = Results("delivery")
     delivery.run(300, bench_database, results, rounds=1)
-    assert [row[0] for row in results.rows] == ["bare aiohttp client", "deliveries, 1 worker", "deliveries, 2 workers"]
+    assert [row[0] for row in results.rows] == [
+        "bare aiohttp client",
+        "deliveries, 1 worker",
+        "deliveries, 2 workers",
+        "machine CPU busy, 1 / 2 workers",
+    ]
     measured(results)
+    one, two = (float(share.strip(" %")) for share in results.rows[3][2].split("/"))
+    assert 0 < one <= 100 and 0 < two <= 100
 
 
 def test_resend(bench_database: str) -> None:
