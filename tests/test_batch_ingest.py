@@ -11,6 +11,7 @@ import httpx
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from commlog.api.schemas import BatchAcceptedOut
 from commlog.domain.keys import new_key
 from commlog.domain.states import Trigger
 from commlog.store.messages import insert_messages, new_message_row
@@ -75,6 +76,8 @@ async def test_a_batch_writes_one_created_event_per_new_message_in_batch_order(
         headers={"Idempotency-Key": "b7", "Prefer": "return=minimal"},
     )
     assert again.status_code == 202, again.text
+    as_modelled = BatchAcceptedOut.model_validate_json(again.content).model_dump_json(by_alias=True)
+    assert again.content == as_modelled.encode(), "the minimal answer is BatchAcceptedOut's JSON exactly"
     replayed = again.json()["messages"]
     assert [m["encodedKey"] for m in replayed[:4]] == keys
     assert [m["replayed"] for m in replayed] == [True, True, True, True, False]
@@ -92,8 +95,13 @@ async def test_the_store_keeps_origin_and_parent_in_the_event_and_answers_narrow
     workspace = (await ensure_workspace(engine, DEFAULT_WORKSPACE, T0)).id
     parent = new_key()
     rows = [
-        new_message_row(workspace, {**HOOK, "idempotency_key": "k1"}, T0),
-        new_message_row(workspace, {**HOOK, "parent_key": parent, "sender_key": "ana"}, T0, Trigger.REPROCESS),
+        new_message_row(workspace, {**HOOK, "idempotency_key": "k1", "input": {"n": [1, "é"]}}, T0),
+        new_message_row(
+            workspace,
+            {**HOOK, "parent_key": parent, "sender_key": "ana", "input": {"n": [1, "é"]}},
+            T0,
+            Trigger.REPROCESS,
+        ),
     ]
     rows[0].update(origin="FIRST_SEND", root_key=None)
     rows[1].update(origin="REPROCESS", root_key=parent)
@@ -123,12 +131,13 @@ async def test_the_store_keeps_origin_and_parent_in_the_event_and_answers_narrow
     ]
     assert all(e.created_at == T0 for e in written)
     row = (await _stored(engine, [rows[1]["encoded_key"]]))[rows[1]["encoded_key"]]
-    assert (row.trigger, row.origin, row.root_key, row.sender_key, row.creation_date) == (
+    assert (row.trigger, row.origin, row.root_key, row.sender_key, row.creation_date, row.input) == (
         "REPROCESS",
         "REPROCESS",
         parent,
         "ana",
         T0,
+        {"n": [1, "é"]},
     )
 
     replay = new_message_row(workspace, {**HOOK, "body": "other", "idempotency_key": "k1"}, T0)

@@ -134,17 +134,30 @@ async def _insert_row_by_row(
 async def _insert_over_arrays(
     conn: AsyncConnection, rows: Sequence[dict[str, Any]], wanted: tuple[str, ...] | None
 ) -> dict[str, Any]:
-    """PostgreSQL: the whole batch and its `message.created` events in one statement over one array
-    per column. An executemany through SQLAlchemy spent more CPU per row on binding parameters
-    (and JSON-encoding each event's payload) than PostgreSQL spent storing it."""
+    """PostgreSQL: the whole batch and its `message.created` events in one statement over arrays.
+    An executemany through SQLAlchemy spent more CPU per row on binding parameters (and on
+    JSON-encoding each event's payload) than PostgreSQL spent storing it.
+
+    A column with one value for the whole batch (the workspace, the state, the times, every field
+    nobody set) is bound once rather than as an array: asyncpg checks each array element's type in
+    Python, and most of a batch's columns are the same in every row.
+    """
     names = tuple(rows[0])
-    params: dict[str, Any] = {f"c_{name}": [row[name] for row in rows] for name in names}
+    params: dict[str, Any] = {"event_kind": EventKind.MESSAGE_CREATED.value}
+    single = []
     for name in names:
+        values = [row[name] for row in rows]
         if name in _JSON_COLUMNS:
+            if values.count(None) == len(values):
+                values = [None]
             # As SQLAlchemy's JSON type binds them: None is the JSON null, not SQL NULL.
-            params[f"c_{name}"] = [json.dumps(value) for value in params[f"c_{name}"]]
-    params["event_kind"] = EventKind.MESSAGE_CREATED.value
-    found = await conn.execute(_over_arrays_statement(names, wanted), params)
+            values = [json.dumps(value) for value in values]
+        if name != "encoded_key" and values.count(values[0]) == len(values):
+            single.append(name)
+            params[f"c_{name}"] = values[0]
+        else:
+            params[f"c_{name}"] = values
+    found = await conn.execute(_over_arrays_statement(names, frozenset(single), wanted), params)
     return {row.encoded_key: row for row in found}
 
 
@@ -164,14 +177,23 @@ def _array_type(name: str) -> str:
     return "text"
 
 
-@functools.cache
-def _over_arrays_statement(names: tuple[str, ...], wanted: tuple[str, ...] | None) -> TextClause:
-    """INSERT ... SELECT FROM unnest(...) of messages, and their events from what was inserted, in
-    the order given; the payload is built as `events.record_created` builds it."""
-    arrays = ", ".join(f"CAST(:c_{name} AS {_array_type(name)}[])" for name in names)
-    aliases = ", ".join(f"c_{name}" for name in names)
+@functools.lru_cache(maxsize=256)
+def _over_arrays_statement(
+    names: tuple[str, ...], single: frozenset[str], wanted: tuple[str, ...] | None
+) -> TextClause:
+    """INSERT ... SELECT FROM unnest(...) of messages (the `single` columns bound once), and their
+    events from what was inserted, in the order given; the payload is built as
+    `events.record_created` builds it."""
+    arrayed = [name for name in names if name not in single]
+    arrays = ", ".join(f"CAST(:c_{name} AS {_array_type(name)}[])" for name in arrayed)
+    aliases = ", ".join(f"c_{name}" for name in arrayed)
     targets = ", ".join(f'"{name}"' for name in names)
-    values = ", ".join(f"CAST(v.c_{name} AS json)" if name in _JSON_COLUMNS else f"v.c_{name}" for name in names)
+
+    def value(name: str) -> str:
+        bound = f"CAST(:c_{name} AS {_array_type(name)})" if name in single else f"v.c_{name}"
+        return f"CAST({bound} AS json)" if name in _JSON_COLUMNS else bound
+
+    values = ", ".join(value(name) for name in names)
     returned = "i.*" if wanted is None else ", ".join(f'i."{name}"' for name in wanted)
     return text(
         f"""
