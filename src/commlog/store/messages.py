@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import functools
 import json
+import secrets
 from collections.abc import Sequence
 from datetime import datetime
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import JSON, Boolean, Insert, Integer, TextClause, select, text, tuple_
@@ -40,21 +42,41 @@ def new_message_row(
     workspace_id: str, fields: dict[str, Any], now: datetime, trigger: Trigger = Trigger.FIRST_SEND
 ) -> dict[str, Any]:
     """A complete row for a message that a worker should send at once."""
-    row: dict[str, Any] = {name: fields.get(name) for name in SUBMITTED_FIELDS}
-    row.update(
-        encoded_key=new_key(),
-        workspace_id=workspace_id,
-        state=MessageState.QUEUED.value,
-        sender_key=fields.get("sender_key") or SYSTEM_SENDER,
-        trigger=trigger.value,
-        num_retries=0,
-        num_sweeps=0,
-        attempt_count=0,
-        creation_date=now,
-        updated_at=now,
-        next_attempt_at=now,
-    )
-    return row
+    return new_message_rows(workspace_id, [fields], now, trigger)[0]
+
+
+def new_message_rows(
+    workspace_id: str, submitted: Sequence[dict[str, Any]], now: datetime, trigger: Trigger = Trigger.FIRST_SEND
+) -> list[dict[str, Any]]:
+    """`new_message_row` for a batch: the keys come from one read of the OS's random source and
+    the columns every new message shares are made once."""
+    shared = {
+        "workspace_id": workspace_id,
+        "state": MessageState.QUEUED.value,
+        "trigger": trigger.value,
+        "num_retries": 0,
+        "num_sweeps": 0,
+        "attempt_count": 0,
+        "creation_date": now,
+        "updated_at": now,
+        "next_attempt_at": now,
+    }
+    rows = []
+    for fields, key in zip(submitted, _new_keys(len(submitted)), strict=True):
+        row: dict[str, Any] = dict(zip(SUBMITTED_FIELDS, map(fields.get, SUBMITTED_FIELDS), strict=True))
+        row["encoded_key"] = key
+        row.update(shared)
+        row["sender_key"] = fields.get("sender_key") or SYSTEM_SENDER
+        rows.append(row)
+    return rows
+
+
+def _new_keys(count: int) -> list[str]:
+    """`count` keys as `domain.keys.new_key` makes them (128 random bits each, hex)."""
+    if count == 1:
+        return [new_key()]
+    random = secrets.token_hex(16 * count)
+    return [random[start : start + 32] for start in range(0, 32 * count, 32)]
 
 
 def _insert_ignoring_duplicates(conn: AsyncConnection) -> Insert:
@@ -145,8 +167,8 @@ async def _insert_over_arrays(
     names = tuple(rows[0])
     params: dict[str, Any] = {"event_kind": EventKind.MESSAGE_CREATED.value}
     single = []
-    for name in names:
-        values = [row[name] for row in rows]
+    for name, column in zip(names, zip(*map(itemgetter(*names), rows), strict=True), strict=True):
+        values = list(column)
         if name in _JSON_COLUMNS:
             if values.count(None) == len(values):
                 values = [None]
@@ -182,8 +204,11 @@ def _over_arrays_statement(
     names: tuple[str, ...], single: frozenset[str], wanted: tuple[str, ...] | None
 ) -> TextClause:
     """INSERT ... SELECT FROM unnest(...) of messages (the `single` columns bound once), and their
-    events from what was inserted, in the order given; the payload is built as
-    `events.record_created` builds it."""
+    events from what was inserted; the payload is built as `events.record_created` builds it.
+
+    The events follow RETURNING's order, which is the order the rows were inserted in, as the
+    row-by-row path's do (joining back to the input to sort them again was a tenth of the
+    statement's time)."""
     arrayed = [name for name in names if name not in single]
     arrays = ", ".join(f"CAST(:c_{name} AS {_array_type(name)}[])" for name in arrayed)
     aliases = ", ".join(f"c_{name}" for name in arrayed)
@@ -194,7 +219,8 @@ def _over_arrays_statement(
         return f"CAST({bound} AS json)" if name in _JSON_COLUMNS else bound
 
     values = ", ".join(value(name) for name in names)
-    returned = "i.*" if wanted is None else ", ".join(f'i."{name}"' for name in wanted)
+    returned = "*" if wanted is None else ", ".join(f'"{name}"' for name in dict.fromkeys((*wanted, *_EVENT_COLUMNS)))
+    answered = "i.*" if wanted is None else ", ".join(f'i."{name}"' for name in wanted)
     return text(
         f"""
         WITH v AS (
@@ -204,7 +230,7 @@ def _over_arrays_statement(
             INSERT INTO messages ({targets})
             SELECT {values} FROM v ORDER BY v.ord
             ON CONFLICT DO NOTHING
-            RETURNING *
+            RETURNING {returned}
         ),
         created AS (
             INSERT INTO events (workspace_id, kind, message_key, message_type, payload, created_at)
@@ -214,10 +240,9 @@ def _over_arrays_statement(
                     'origin', COALESCE(NULLIF(i.origin, ''), 'FIRST_SEND'), 'parentKey', i.parent_key
                 ),
                 i.creation_date
-            FROM inserted AS i JOIN v ON v.c_encoded_key = i.encoded_key
-            ORDER BY v.ord
+            FROM inserted AS i
         )
-        SELECT {returned} FROM inserted AS i
+        SELECT {answered} FROM inserted AS i
         """
     )
 

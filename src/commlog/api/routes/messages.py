@@ -20,7 +20,7 @@ from commlog.domain.fanout import CONTENT_FIELDS, NOTIFICATION, SHARED_FIELDS, c
 from commlog.domain.keys import new_key
 from commlog.domain.permissions import Permission
 from commlog.domain.states import MessageType
-from commlog.store.messages import get_attempts, get_message, insert_messages, new_message_row
+from commlog.store.messages import get_attempts, get_message, insert_messages, new_message_rows
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -77,13 +77,12 @@ def _rows(
         ]
         if blocked:
             raise ApiError(400, blocked, "BLACKLISTED_URL")
-    now = ctx.clock()
-    rows = []
-    for item, key in zip(items, keys, strict=True):
-        # The validated fields as they are: a model_dump per item copied them again for nothing.
-        fields = {**item.__dict__, **(extra or {}), "type": item.type.value, "idempotency_key": key}
-        rows.append(new_message_row(workspace_id, fields, now))
-    return rows
+    # The validated fields as they are: a model_dump per item copied them again for nothing.
+    submitted = [
+        {**item.__dict__, **(extra or {}), "type": item.type.value, "idempotency_key": key}
+        for item, key in zip(items, keys, strict=True)
+    ]
+    return new_message_rows(workspace_id, submitted, ctx.clock())
 
 
 async def _store(
