@@ -42,33 +42,45 @@ CLAIMED_COLUMNS = (
 async def claim(conn: AsyncConnection, lease_token: str, limit: int, now: datetime, lease_seconds: float) -> list[Any]:
     """Take up to `limit` due messages for this worker; concurrent workers never take the same row."""
     until = now + timedelta(seconds=lease_seconds)
-    return list(await conn.execute(_CLAIM, {"now": now, "until": until, "token": lease_token, "limit": limit}))
+    statement = _CLAIM if conn.dialect.name == "postgresql" else _CLAIM_SQLITE
+    return list(await conn.execute(statement, {"now": now, "until": until, "token": lease_token, "limit": limit}))
+
+
+#: The due messages a claim takes.
+_DUE = (
+    select(messages.c.encoded_key)
+    .where(messages.c.next_attempt_at <= bindparam("now"))
+    .order_by(messages.c.next_attempt_at)
+    .limit(bindparam("limit", type_=Integer))
+    .with_for_update(skip_locked=True)
+)
+
+
+def _claim_of(due: Any) -> Any:
+    return (
+        update(messages)
+        .where(messages.c.encoded_key.in_(due), messages.c.next_attempt_at <= bindparam("now"))
+        .values(
+            state=MessageState.SENDING_ASYNC.value,
+            waiting_reason=None,
+            next_attempt_at=bindparam("until"),
+            lease_token=bindparam("token"),
+            attempt_count=messages.c.attempt_count + 1,
+            updated_at=bindparam("now"),
+        )
+        .returning(*CLAIMED_COLUMNS)
+    )
 
 
 #: Built once: building and caching the statement anew for every claim cost as much as running it.
-_CLAIM = (
-    update(messages)
-    .where(
-        messages.c.encoded_key.in_(
-            select(messages.c.encoded_key)
-            .where(messages.c.next_attempt_at <= bindparam("now"))
-            .order_by(messages.c.next_attempt_at)
-            .limit(bindparam("limit", type_=Integer))
-            .with_for_update(skip_locked=True)
-            .scalar_subquery()
-        ),
-        messages.c.next_attempt_at <= bindparam("now"),
-    )
-    .values(
-        state=MessageState.SENDING_ASYNC.value,
-        waiting_reason=None,
-        next_attempt_at=bindparam("until"),
-        lease_token=bindparam("token"),
-        attempt_count=messages.c.attempt_count + 1,
-        updated_at=bindparam("now"),
-    )
-    .returning(*CLAIMED_COLUMNS)
-)
+#: On PostgreSQL the due rows are chosen once, in a materialized CTE: as an `IN (subquery)` it may
+#: plan a nested-loop semi-join that runs the subquery again for every due row (with statistics from
+#: a moment when nothing was due), and SKIP LOCKED then passes the rows just claimed, so each run
+#: added more and one claim took every due message whatever its limit (tests/test_claim_limit.py).
+_CLAIM = _claim_of(select(_DUE.cte("due").prefix_with("MATERIALIZED").c.encoded_key))
+#: SQLite runs the subquery once; and its driver opens no transaction for a statement that begins
+#: with WITH, so a CTE would commit the claim at once, whatever the rest of the transaction does.
+_CLAIM_SQLITE = _claim_of(_DUE.scalar_subquery())
 
 
 @dataclass(frozen=True, slots=True)

@@ -140,21 +140,26 @@ async def _purge_messages(engine: AsyncEngine, workspace_id: str, cutoff: dateti
     """One batch of expired messages with their rows elsewhere; whether there may be more."""
     expired = _expired(workspace_id, cutoff)
     async with engine.begin() as conn:
-        # A materialized CTE, chosen once: as an IN (subquery) PostgreSQL may plan a nested-loop
-        # semi-join that runs the subquery again for every row, and since SKIP LOCKED then passes
-        # the rows this statement has just marked, each run adds more: the batch had no bound.
-        chosen = (
+        oldest = (
             select(messages.c.encoded_key)
             .where(expired)
             .order_by(messages.c.creation_date)
             .limit(batch)
             .with_for_update(skip_locked=True)
-            .cte("chosen")
-            .prefix_with("MATERIALIZED", dialect="postgresql")
+        )
+        # PostgreSQL: chosen once, in a materialized CTE. As an IN (subquery) it may plan a
+        # nested-loop semi-join that runs the subquery again for every row, and since SKIP LOCKED
+        # then passes the rows this statement has just marked, each run adds more: the batch had no
+        # bound. SQLite runs the subquery once, and its driver opens no transaction for a statement
+        # that begins with WITH (the mark would not take the write lock for the batch).
+        chosen = (
+            select(oldest.cte("chosen").prefix_with("MATERIALIZED").c.encoded_key)
+            if conn.dialect.name == "postgresql"
+            else oldest.scalar_subquery()
         )
         mark = (
             update(messages)
-            .where(messages.c.encoded_key.in_(select(chosen.c.encoded_key)), expired)
+            .where(messages.c.encoded_key.in_(chosen), expired)
             .values(updated_at=messages.c.updated_at)
             .returning(messages.c.encoded_key)
         )
