@@ -38,6 +38,10 @@ SUBMITTED_FIELDS = (
 )
 
 
+_SUBMITTED = frozenset(SUBMITTED_FIELDS)
+_NOTHING_SUBMITTED: dict[str, Any] = dict.fromkeys(SUBMITTED_FIELDS)
+
+
 def new_message_row(
     workspace_id: str, fields: dict[str, Any], now: datetime, trigger: Trigger = Trigger.FIRST_SEND
 ) -> dict[str, Any]:
@@ -63,9 +67,10 @@ def new_message_rows(
     }
     rows = []
     for fields, key in zip(submitted, _new_keys(len(submitted)), strict=True):
-        row: dict[str, Any] = dict(zip(SUBMITTED_FIELDS, map(fields.get, SUBMITTED_FIELDS), strict=True))
-        row["encoded_key"] = key
-        row.update(shared)
+        if fields.keys() <= _SUBMITTED:  # the API's case: one merge instead of a lookup per field
+            row = {**_NOTHING_SUBMITTED, **fields, "encoded_key": key, **shared}
+        else:
+            row = {name: fields.get(name) for name in SUBMITTED_FIELDS} | {"encoded_key": key, **shared}
         row["sender_key"] = fields.get("sender_key") or SYSTEM_SENDER
         rows.append(row)
     return rows
@@ -113,8 +118,9 @@ async def insert_messages(
     if not rows:
         return []
     wanted = None if columns is None else tuple(dict.fromkeys((*_MATCHING_COLUMNS, *columns)))
-    if conn.dialect.name == "postgresql" and _same_columns(rows):
-        stored = await _insert_over_arrays(conn, rows, wanted)
+    by_column = _columns(rows) if conn.dialect.name == "postgresql" else None
+    if by_column is not None:
+        stored = await _insert_over_arrays(conn, by_column, wanted)
     else:
         stored = await _insert_row_by_row(conn, rows, wanted)
     replayed_keys = [(r["workspace_id"], r["idempotency_key"]) for r in rows if r["encoded_key"] not in stored]
@@ -134,9 +140,16 @@ async def insert_messages(
     return result
 
 
-def _same_columns(rows: Sequence[dict[str, Any]]) -> bool:
-    first = rows[0].keys()
-    return all(row.keys() == first for row in rows)
+def _columns(rows: Sequence[dict[str, Any]]) -> dict[str, list[Any]] | None:
+    """The rows as one list per column, or None when they differ in shape."""
+    names = tuple(rows[0])
+    if len(names) < 2 or len(set(map(len, rows))) != 1:
+        return None
+    try:  # rows of one length that all have the first row's keys have the same keys
+        columns = list(zip(*map(itemgetter(*names), rows), strict=True))
+    except KeyError:
+        return None
+    return {name: list(values) for name, values in zip(names, columns, strict=True)}
 
 
 async def _insert_row_by_row(
@@ -154,7 +167,7 @@ async def _insert_row_by_row(
 
 
 async def _insert_over_arrays(
-    conn: AsyncConnection, rows: Sequence[dict[str, Any]], wanted: tuple[str, ...] | None
+    conn: AsyncConnection, columns: dict[str, list[Any]], wanted: tuple[str, ...] | None
 ) -> dict[str, Any]:
     """PostgreSQL: the whole batch and its `message.created` events in one statement over arrays.
     An executemany through SQLAlchemy spent more CPU per row on binding parameters (and on
@@ -164,11 +177,10 @@ async def _insert_over_arrays(
     nobody set) is bound once rather than as an array: asyncpg checks each array element's type in
     Python, and most of a batch's columns are the same in every row.
     """
-    names = tuple(rows[0])
+    names = tuple(columns)
     params: dict[str, Any] = {"event_kind": EventKind.MESSAGE_CREATED.value}
     single = []
-    for name, column in zip(names, zip(*map(itemgetter(*names), rows), strict=True), strict=True):
-        values = list(column)
+    for name, values in columns.items():
         if name in _JSON_COLUMNS:
             if values.count(None) == len(values):
                 values = [None]
