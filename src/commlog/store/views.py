@@ -69,19 +69,31 @@ async def save_view(
             update(saved_views).where(v.id == found.id).values(shared=shared, definition=definition, updated_at=now)
         )
         return str(found.id), False
+    return await _insert(conn, workspace_id, actor, name, shared, definition, now), True
+
+
+async def _insert(
+    conn: AsyncConnection,
+    workspace_id: str,
+    owner: str,
+    name: str,
+    shared: bool,
+    definition: dict[str, Any],
+    now: datetime,
+) -> str:
     view_id = new_key()
     await conn.execute(
         saved_views.insert().values(
             id=view_id,
             workspace_id=workspace_id,
-            owner=actor,
+            owner=owner,
             name=name,
             shared=shared,
             definition=definition,
             created_at=now,
         )
     )
-    return view_id, True
+    return view_id
 
 
 async def delete_view(conn: AsyncConnection, workspace_id: str, view_id: str) -> None:
@@ -117,18 +129,7 @@ async def create_view(
     existing = await _named(conn, workspace_id, actor, name)
     if existing is not None:
         raise NameTaken(existing)
-    view_id = new_key()
-    await conn.execute(
-        saved_views.insert().values(
-            id=view_id,
-            workspace_id=workspace_id,
-            owner=actor,
-            name=name,
-            shared=shared,
-            definition=definition,
-            created_at=now,
-        )
-    )
+    view_id = await _insert(conn, workspace_id, actor, name, shared, definition, now)
     return SavedView(view_id, actor, name, shared, definition, now, None)
 
 
