@@ -79,10 +79,13 @@ def _rows(
             raise ApiError(400, blocked, "BLACKLISTED_URL")
     # The validated fields as they are: a model_dump per item copied them again for nothing.
     submitted = [
-        {**item.__dict__, **(extra or {}), "type": item.type.value, "idempotency_key": key}
+        {**item.__dict__, **(extra or {}), "type": _TYPE_VALUES[item.type], "idempotency_key": key}
         for item, key in zip(items, keys, strict=True)
     ]
     return new_message_rows(workspace_id, submitted, ctx.clock())
+
+
+_TYPE_VALUES = {member: member.value for member in MessageType}
 
 
 async def _store(
