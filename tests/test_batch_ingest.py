@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -146,3 +147,12 @@ async def test_the_store_keeps_origin_and_parent_in_the_event_and_answers_narrow
     assert (original.encoded_key, original.state, created) == (rows[0]["encoded_key"], "QUEUED", False)
     async with engine.connect() as conn:
         assert await conn.scalar(select(func.count()).select_from(events)) == 2
+
+
+async def test_a_naive_time_is_refused_as_the_column_type_refuses_it(engine: AsyncEngine) -> None:
+    workspace = (await ensure_workspace(engine, DEFAULT_WORKSPACE, T0)).id
+    rows = [new_message_row(workspace, {**HOOK, "body": str(i)}, T0.replace(tzinfo=None)) for i in range(2)]
+    with pytest.raises(Exception, match="naive datetime"):
+        async with engine.begin() as conn:
+            await insert_messages(conn, rows)
+    assert await _events(engine) == []

@@ -188,14 +188,16 @@ async def _insert_over_arrays(
             values = [json.dumps(value) for value in values]
         if name != "encoded_key" and values.count(values[0]) == len(values):
             single.append(name)
-            params[f"c_{name}"] = values[0]
-        else:
-            params[f"c_{name}"] = values
+            values = values[:1]
+        if name in _DATE_COLUMNS and any(value is not None and value.tzinfo is None for value in values):
+            raise ValueError("naive datetime given to a UTC column")  # as UTCDateTime refuses it
+        params[f"c_{name}"] = values[0] if name in single else values
     found = await conn.execute(_over_arrays_statement(names, frozenset(single), wanted), params)
     return {row.encoded_key: row for row in found}
 
 
 _JSON_COLUMNS = frozenset(column.name for column in messages.c if isinstance(column.type, JSON))
+_DATE_COLUMNS = frozenset(column.name for column in messages.c if isinstance(column.type, UTCDateTime))
 
 
 def _array_type(name: str) -> str:
