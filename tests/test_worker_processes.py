@@ -82,12 +82,19 @@ async def test_two_workers_deliver_each_message_exactly_once(
     engine: AsyncEngine, settings: Settings, peer: HttpPeer, tmp_path: Path
 ) -> None:
     peer.default = slow(0.005)
-    keys = await queue_webhooks(engine, peer.url(), 400)
     workers = [
         start_worker(settings, tmp_path / f"w{i}.log", COMMLOG_CLAIM_BATCH="10", COMMLOG_WORKER_CONCURRENCY="20")
         for i in range(2)
     ]
     try:
+
+        async def both_started() -> bool:
+            return all("worker started" in (tmp_path / f"w{i}.log").read_text() for i in range(2))
+
+        # Both compete for every message: on a busy machine one could deliver them all before the
+        # other has started.
+        await wait_until(both_started, 60, "both workers to start")
+        keys = await queue_webhooks(engine, peer.url(), 400)
 
         async def all_sent() -> bool:
             return (await states(engine))["SENT"] == len(keys)
@@ -101,8 +108,6 @@ async def test_two_workers_deliver_each_message_exactly_once(
     assert max(per_id.values()) == 1, [k for k, n in per_id.items() if n > 1][:5]
     async with engine.connect() as conn:
         assert (await conn.execute(select(func.count()).select_from(attempts))).scalar_one() == len(keys)
-    logs = [(tmp_path / f"w{i}.log").read_text() for i in range(2)]
-    assert all("worker started" in log for log in logs), logs
 
 
 async def test_a_killed_worker_loses_nothing(
