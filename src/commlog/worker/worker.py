@@ -298,7 +298,7 @@ class Worker:
                     circuit.probe_in_flight = False  # it was this message: a half-open circuit admits one
             for destination, row in admission.held:
                 self._held[destination].remove(row)
-        for row in ready:
+        for row in reversed(ready):  # back at the front, in their order
             self._held.setdefault(destination_of(row.type, row.destination, row.workspace_id), []).insert(0, row)
 
     async def _hand_back(self, conn: AsyncConnection, admission: _Admission) -> None:
