@@ -9,7 +9,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import event
+from sqlalchemy import Select, event, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
@@ -98,3 +98,19 @@ def current_revision_is_head(url: str) -> bool:
             await engine.dispose()
 
     return asyncio.run(read())
+
+
+def chosen_once(rows: Select[Any], *, postgres: bool) -> Any:
+    """`rows` (a `... LIMIT n FOR UPDATE SKIP LOCKED` choice) as the right side of an `IN`, so that
+    the statement takes at most n rows.
+
+    PostgreSQL: chosen once, in a materialized CTE. As an `IN (subquery)` it may plan a nested-loop
+    semi-join that runs the subquery again for every row (with statistics from a moment when nothing
+    matched), and since SKIP LOCKED then passes the rows the statement has just taken, each run adds
+    more: one claim took every due message whatever its limit (tests/test_claim_limit.py). SQLite
+    runs the subquery once; and its driver opens no transaction for a statement that begins with
+    WITH, so a CTE there would commit at once, whatever the rest of the transaction does.
+    """
+    if postgres:
+        return select(rows.cte("chosen").prefix_with("MATERIALIZED").c[0])
+    return rows.scalar_subquery()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import json
-import secrets
 from collections.abc import Sequence
 from datetime import datetime
 from operator import itemgetter
@@ -16,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from commlog.domain.events import EventKind
 from commlog.domain.fanout import CONTENT_FIELDS, SHARED_FIELDS
-from commlog.domain.keys import new_key
+from commlog.domain.keys import new_keys
 from commlog.domain.states import SYSTEM_SENDER, MessageState, Trigger
 from commlog.store import events
 from commlog.store.tables import attempts, messages
@@ -66,7 +65,7 @@ def new_message_rows(
         "next_attempt_at": now,
     }
     rows = []
-    for fields, key in zip(submitted, _new_keys(len(submitted)), strict=True):
+    for fields, key in zip(submitted, new_keys(len(submitted)), strict=True):
         if fields.keys() <= _SUBMITTED:  # the API's case: one merge instead of a lookup per field
             row = {**_NOTHING_SUBMITTED, **fields, "encoded_key": key, **shared}
         else:
@@ -74,14 +73,6 @@ def new_message_rows(
         row["sender_key"] = fields.get("sender_key") or SYSTEM_SENDER
         rows.append(row)
     return rows
-
-
-def _new_keys(count: int) -> list[str]:
-    """`count` keys as `domain.keys.new_key` makes them (128 random bits each, hex)."""
-    if count == 1:
-        return [new_key()]
-    random = secrets.token_hex(16 * count)
-    return [random[start : start + 32] for start in range(0, 32 * count, 32)]
 
 
 def _insert_ignoring_duplicates(conn: AsyncConnection) -> Insert:

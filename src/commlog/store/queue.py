@@ -20,6 +20,7 @@ from commlog.domain.outcome import DeliveryOutcome
 from commlog.domain.retry import NextStep
 from commlog.domain.states import MessageState, Trigger, WaitingReason
 from commlog.store import events as stream_events
+from commlog.store.database import chosen_once
 from commlog.store.tables import attempts, messages
 
 #: What a worker needs to deliver a claimed message.
@@ -73,14 +74,8 @@ def _claim_of(due: Any) -> Any:
 
 
 #: Built once: building and caching the statement anew for every claim cost as much as running it.
-#: On PostgreSQL the due rows are chosen once, in a materialized CTE: as an `IN (subquery)` it may
-#: plan a nested-loop semi-join that runs the subquery again for every due row (with statistics from
-#: a moment when nothing was due), and SKIP LOCKED then passes the rows just claimed, so each run
-#: added more and one claim took every due message whatever its limit (tests/test_claim_limit.py).
-_CLAIM = _claim_of(select(_DUE.cte("due").prefix_with("MATERIALIZED").c.encoded_key))
-#: SQLite runs the subquery once; and its driver opens no transaction for a statement that begins
-#: with WITH, so a CTE would commit the claim at once, whatever the rest of the transaction does.
-_CLAIM_SQLITE = _claim_of(_DUE.scalar_subquery())
+_CLAIM = _claim_of(chosen_once(_DUE, postgres=True))
+_CLAIM_SQLITE = _claim_of(chosen_once(_DUE, postgres=False))
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,24 +156,25 @@ def _record_columns(results: Sequence[AttemptResult]) -> dict[str, list[Any]]:
     for r in results:
         for name, value in _message_values(r).items():
             columns[name].append(value)
+        attempt = _attempt_values(r)
         for name in _ATTEMPT_ONLY:
-            columns[name].append(_ATTEMPT_ONLY[name](r))
+            columns[name].append(attempt[name])
     return columns
 
 
-#: What an attempt row holds beyond the message's columns (its failure is the message's).
-_ATTEMPT_ONLY: dict[str, Any] = {
-    "number": lambda r: r.number,
-    "a_trigger": lambda r: r.trigger,
-    "triggered_by": lambda r: r.triggered_by,
-    "started_at": lambda r: r.started_at,
-    "duration_ms": lambda r: r.duration_ms,
-    "sent": lambda r: r.outcome.sent,
-    "status_code": lambda r: r.outcome.status_code,
-    "provider_reply": lambda r: r.outcome.provider_reply,
-    "response_excerpt": lambda r: r.outcome.response_excerpt,
-    "provider_message_id": lambda r: r.outcome.provider_message_id,
-}
+#: What an attempt row holds beyond the message's columns (its key and failure are the message's).
+_ATTEMPT_ONLY = (
+    "number",
+    "trigger",
+    "triggered_by",
+    "started_at",
+    "duration_ms",
+    "sent",
+    "status_code",
+    "provider_reply",
+    "response_excerpt",
+    "provider_message_id",
+)
 _RECORD_COLUMN_NAMES = ("k", "t", "s", "w", "n", "r", "rnb", "fr", "fc", "cat", "sd", "at", "trig", *_ATTEMPT_ONLY)
 
 
@@ -203,7 +199,7 @@ _MOVE_ON = (
 
 #: The same writes as `stream_events.record_attempts` + `attempts.insert()` + `_MOVE_ON`, for
 #: PostgreSQL, with one array per column. The events' payloads must read as those of
-#: `stream_events.record_attempts`; tests/test_channel_stream.py reads them on both databases.
+#: `stream_events.record_attempts`; tests/test_delivery.py reads them on both databases.
 _RECORD_OVER_ARRAYS = text(
     """
     WITH v AS (
@@ -211,7 +207,7 @@ _RECORD_OVER_ARRAYS = text(
             CAST(:k AS text[]), CAST(:t AS text[]), CAST(:s AS text[]), CAST(:w AS text[]),
             CAST(:n AS timestamptz[]), CAST(:r AS integer[]), CAST(:rnb AS timestamptz[]), CAST(:fr AS text[]),
             CAST(:fc AS text[]), CAST(:cat AS text[]), CAST(:sd AS timestamptz[]), CAST(:at AS timestamptz[]),
-            CAST(:trig AS text[]), CAST(:number AS integer[]), CAST(:a_trigger AS text[]),
+            CAST(:trig AS text[]), CAST(:number AS integer[]), CAST(:trigger AS text[]),
             CAST(:triggered_by AS text[]), CAST(:started_at AS timestamptz[]),
             CAST(:duration_ms AS double precision[]), CAST(:sent AS boolean[]), CAST(:status_code AS integer[]),
             CAST(:provider_reply AS text[]), CAST(:response_excerpt AS text[]),

@@ -28,6 +28,7 @@ from sqlalchemy import ColumnElement, Table, and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from commlog.domain.retention import purge_cutoff
+from commlog.store.database import chosen_once
 from commlog.store.tables import attempts, daily_sends, events, messages, metadata, workspaces
 
 #: Messages (or events) removed per transaction: short locks, bounded memory.
@@ -147,16 +148,7 @@ async def _purge_messages(engine: AsyncEngine, workspace_id: str, cutoff: dateti
             .limit(batch)
             .with_for_update(skip_locked=True)
         )
-        # PostgreSQL: chosen once, in a materialized CTE. As an IN (subquery) it may plan a
-        # nested-loop semi-join that runs the subquery again for every row, and since SKIP LOCKED
-        # then passes the rows this statement has just marked, each run adds more: the batch had no
-        # bound. SQLite runs the subquery once, and its driver opens no transaction for a statement
-        # that begins with WITH (the mark would not take the write lock for the batch).
-        chosen = (
-            select(oldest.cte("chosen").prefix_with("MATERIALIZED").c.encoded_key)
-            if conn.dialect.name == "postgresql"
-            else oldest.scalar_subquery()
-        )
+        chosen = chosen_once(oldest, postgres=conn.dialect.name == "postgresql")
         mark = (
             update(messages)
             .where(messages.c.encoded_key.in_(chosen), expired)
