@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from commlog.store.database import alembic_config
@@ -23,3 +24,22 @@ async def test_the_migrated_schema_is_the_declared_schema(engine: AsyncEngine) -
 def test_the_migrations_have_one_head(database_url: str) -> None:
     heads = ScriptDirectory.from_config(alembic_config(database_url)).get_heads()
     assert len(heads) == 1, f"merge the heads {sorted(heads)} with `alembic merge`"
+
+
+async def test_indexes_on_mostly_empty_columns_hold_only_rows_with_a_value(engine: AsyncEngine) -> None:
+    """Every declared partial index is built with its condition, so empty rows cost no index writes."""
+    declared = {
+        index.name: index.dialect_options[engine.dialect.name]["where"]
+        for index in metadata.tables["messages"].indexes
+        if index.dialect_options[engine.dialect.name]["where"] is not None
+    }
+    assert {"ix_messages_due", "ix_messages_parent", "uq_messages_workspace_id_idempotency_key"} <= set(declared)
+    if engine.dialect.name == "postgresql":
+        query = "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'messages'"
+    else:
+        query = "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'messages'"
+    async with engine.connect() as conn:
+        built = {name: definition for name, definition in await conn.execute(text(query))}
+    for name, condition in declared.items():
+        column = str(condition).split()[0]
+        assert f"WHERE {column} IS NOT NULL" in built[name].replace("(", "").replace(")", ""), built[name]

@@ -3,6 +3,8 @@ who may use them: users, API keys, sign-in sessions and the audit trail; the das
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -33,6 +35,13 @@ metadata = MetaData(
 )
 
 KEY = String(32)
+
+
+def _present(name: str, column: str, *columns: str | Column[Any], unique: bool = False) -> Index:
+    """An index over `columns` (default: `column` alone) of only the rows where `column` is not NULL."""
+    present = text(f"{column} IS NOT NULL")
+    return Index(name, *(columns or (column,)), unique=unique, postgresql_where=present, sqlite_where=present)
+
 
 workspaces = Table(
     "workspaces",
@@ -100,18 +109,24 @@ messages = Table(
     Column("resent_at", UTCDateTime),
     Column("resent_by", String(64)),
     Column("idempotency_key", String(255)),
-    UniqueConstraint("workspace_id", "idempotency_key"),
-    Index("ix_messages_due", "next_attempt_at"),
+    # Indexes on columns most messages leave empty hold only the rows that have a value (migration
+    # 0010_partial_indexes): every insert, claim and recording writes a new row version into each
+    # index it belongs to, and a lookup `column = value` or `column IN (...)` implies the value is
+    # there, so both databases still use them.
+    _present(
+        "uq_messages_workspace_id_idempotency_key", "idempotency_key", "workspace_id", "idempotency_key", unique=True
+    ),
+    _present("ix_messages_due", "next_attempt_at"),
     Index("ix_messages_ws_created", "workspace_id", "creation_date"),
     Index("ix_messages_ws_state_created", "workspace_id", "state", "creation_date"),
-    Index("ix_messages_parent", "parent_key"),
-    Index("ix_messages_root", "root_key"),
+    _present("ix_messages_parent", "parent_key"),
+    _present("ix_messages_root", "root_key"),
     # Search (issue 3): the seed's filters, each newest first within a workspace.
     Index("ix_messages_ws_event_created", "workspace_id", "event", "creation_date"),
     Index("ix_messages_ws_type_created", "workspace_id", "type", "creation_date"),
     Index("ix_messages_ws_client_key_created", "workspace_id", "client_key", "creation_date"),
-    Index("ix_messages_ws_group_key_created", "workspace_id", "group_key", "creation_date"),
-    Index("ix_messages_ws_user_key_created", "workspace_id", "user_key", "creation_date"),
+    _present("ix_messages_ws_group_key_created", "group_key", "workspace_id", "group_key", "creation_date"),
+    _present("ix_messages_ws_user_key_created", "user_key", "workspace_id", "user_key", "creation_date"),
 )
 
 attempts = Table(
@@ -301,13 +316,15 @@ suppressions = Table(
 
 #: A message fanned out from a multi-channel notification names it; every sibling shares the key.
 messages.append_column(Column("notification_key", KEY))
-Index("ix_messages_ws_notification", messages.c.workspace_id, messages.c.notification_key)
+_present("ix_messages_ws_notification", "notification_key", messages.c.workspace_id, messages.c.notification_key)
 
 # -- Search indexes (issue 3, migration 0005_search_indexes) -------------------------------------------
 
 #: Seed 002's log: product and environment within a time range, newest first.
-Index(
+#: (The index has only messages with a product tag: a filter on env alone cannot use it anyway.)
+_present(
     "ix_messages_ws_product_tag_env_created",
+    "product_tag",
     messages.c.workspace_id,
     messages.c.product_tag,
     messages.c.env,
