@@ -147,7 +147,7 @@ async def sequence(conn: AsyncConnection) -> None:
         select(func.pg_try_advisory_xact_lock(_SEQUENCER_LOCK))
     ):
         return  # another reader is numbering them right now
-    top = select(func.coalesce(func.max(events.c.seq), 0)).scalar_subquery()
+    top = select(func.coalesce(func.max(events.c.seq), 0)).where(events.c.seq.is_not(None)).scalar_subquery()
     todo = (
         select(events.c.id, (func.row_number().over(order_by=events.c.id) + top).label("next_seq"))
         .where(events.c.seq.is_(None))

@@ -258,8 +258,10 @@ events = Table(
     Column("subscriber", String(200)),
     Column("payload", JSON, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
-    Index("ix_events_ws_seq", "workspace_id", "seq"),
-    Index("ix_events_seq", "seq", unique=True),
+    # Numbered events only (migration 0010_partial_indexes): an event is written unnumbered, and
+    # every reading compares `seq`, so the unnumbered ones would be dead weight in these two.
+    _present("ix_events_ws_seq", "seq", "workspace_id", "seq"),
+    _present("ix_events_seq", "seq", unique=True),
     Index("ix_events_unsequenced", "id", postgresql_where=text("seq IS NULL"), sqlite_where=text("seq IS NULL")),
 )
 

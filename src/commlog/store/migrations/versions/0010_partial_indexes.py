@@ -1,12 +1,13 @@
-"""partial indexes: the indexes on columns most messages leave empty hold only the rows with a value
+"""partial indexes: the indexes on columns most rows leave empty hold only the rows with a value
 
 Every insert, claim and recording writes a new version of the message row into each index it
 belongs to (a claim changes the state and `next_attempt_at`, so it is never a heap-only update).
 An original message has no parent or root, most have no group, user, notification, product tag or
 idempotency key, and a final one has no `next_attempt_at`: leaving those rows out of those indexes
 took about a fifth of PostgreSQL's work per submitted message, and keeps the due-index as small as
-the live work. A lookup `column = value` or `column IN (...)` implies the column is not NULL, so both
-databases still use the indexes for it.
+the live work. Events are written unnumbered and numbered later by a reader (store/events.py),
+so the two indexes on their number hold only numbered ones. A lookup `column = value`, `IN (...)`
+or `>` implies the column is not NULL, so both databases still use the indexes for it.
 
 On SQLite the idempotency key's uniqueness was a table constraint, which only a rebuilt table can
 drop; the batch rebuilds it once.
@@ -28,7 +29,7 @@ down_revision: str | None = "0009_purge_turn"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-#: Each index: its columns, and the column whose presence puts a row in it.
+#: Each index of messages: its columns, and the column whose presence puts a row in it.
 PARTIAL: dict[str, tuple[list[str], str]] = {
     "ix_messages_due": (["next_attempt_at"], "next_attempt_at"),
     "ix_messages_parent": (["parent_key"], "parent_key"),
@@ -44,9 +45,9 @@ PARTIAL: dict[str, tuple[list[str], str]] = {
 IDEMPOTENCY = "uq_messages_workspace_id_idempotency_key"
 
 
-def _create_partial(name: str, columns: list[str], column: str, unique: bool = False) -> None:
+def _create_partial(name: str, columns: list[str], column: str, unique: bool = False, table: str = "messages") -> None:
     present = sa.text(f"{column} IS NOT NULL")
-    op.create_index(name, "messages", columns, unique=unique, postgresql_where=present, sqlite_where=present)
+    op.create_index(name, table, columns, unique=unique, postgresql_where=present, sqlite_where=present)
 
 
 def upgrade() -> None:
@@ -59,9 +60,17 @@ def upgrade() -> None:
         with op.batch_alter_table("messages") as batch:
             batch.drop_constraint(IDEMPOTENCY, type_="unique")
     _create_partial(IDEMPOTENCY, ["workspace_id", "idempotency_key"], "idempotency_key", unique=True)
+    op.drop_index("ix_events_ws_seq", table_name="events")
+    op.drop_index("ix_events_seq", table_name="events")
+    _create_partial("ix_events_ws_seq", ["workspace_id", "seq"], "seq", table="events")
+    _create_partial("ix_events_seq", ["seq"], "seq", unique=True, table="events")
 
 
 def downgrade() -> None:
+    op.drop_index("ix_events_ws_seq", table_name="events")
+    op.drop_index("ix_events_seq", table_name="events")
+    op.create_index("ix_events_ws_seq", "events", ["workspace_id", "seq"])
+    op.create_index("ix_events_seq", "events", ["seq"], unique=True)
     op.drop_index(IDEMPOTENCY, table_name="messages")
     with op.batch_alter_table("messages") as batch:
         batch.create_unique_constraint(IDEMPOTENCY, ["workspace_id", "idempotency_key"])
