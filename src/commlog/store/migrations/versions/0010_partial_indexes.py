@@ -29,51 +29,48 @@ down_revision: str | None = "0009_purge_turn"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-#: Each index of messages: its columns, and the column whose presence puts a row in it.
-PARTIAL: dict[str, tuple[list[str], str]] = {
-    "ix_messages_due": (["next_attempt_at"], "next_attempt_at"),
-    "ix_messages_parent": (["parent_key"], "parent_key"),
-    "ix_messages_root": (["root_key"], "root_key"),
-    "ix_messages_ws_group_key_created": (["workspace_id", "group_key", "creation_date"], "group_key"),
-    "ix_messages_ws_user_key_created": (["workspace_id", "user_key", "creation_date"], "user_key"),
-    "ix_messages_ws_notification": (["workspace_id", "notification_key"], "notification_key"),
+#: Each index: its table, its columns, and the column whose presence puts a row in it.
+PARTIAL: dict[str, tuple[str, list[str], str]] = {
+    "ix_messages_due": ("messages", ["next_attempt_at"], "next_attempt_at"),
+    "ix_messages_parent": ("messages", ["parent_key"], "parent_key"),
+    "ix_messages_root": ("messages", ["root_key"], "root_key"),
+    "ix_messages_ws_group_key_created": ("messages", ["workspace_id", "group_key", "creation_date"], "group_key"),
+    "ix_messages_ws_user_key_created": ("messages", ["workspace_id", "user_key", "creation_date"], "user_key"),
+    "ix_messages_ws_notification": ("messages", ["workspace_id", "notification_key"], "notification_key"),
     "ix_messages_ws_product_tag_env_created": (
+        "messages",
         ["workspace_id", "product_tag", "env", "creation_date"],
         "product_tag",
     ),
+    "ix_events_ws_seq": ("events", ["workspace_id", "seq"], "seq"),
+    "ix_events_seq": ("events", ["seq"], "seq"),
 }
+#: Unique indexes; the idempotency key's was a table constraint until now.
+UNIQUE = {"ix_events_seq"}
 IDEMPOTENCY = "uq_messages_workspace_id_idempotency_key"
 
 
-def _create_partial(name: str, columns: list[str], column: str, unique: bool = False, table: str = "messages") -> None:
+def _create_partial(name: str, table: str, columns: list[str], column: str, unique: bool) -> None:
     present = sa.text(f"{column} IS NOT NULL")
     op.create_index(name, table, columns, unique=unique, postgresql_where=present, sqlite_where=present)
 
 
 def upgrade() -> None:
-    for name, (columns, column) in PARTIAL.items():
-        op.drop_index(name, table_name="messages")
-        _create_partial(name, columns, column)
+    for name, (table, columns, column) in PARTIAL.items():
+        op.drop_index(name, table_name=table)
+        _create_partial(name, table, columns, column, unique=name in UNIQUE)
     if op.get_bind().dialect.name == "postgresql":
         op.drop_constraint(IDEMPOTENCY, "messages", type_="unique")
     else:
         with op.batch_alter_table("messages") as batch:
             batch.drop_constraint(IDEMPOTENCY, type_="unique")
-    _create_partial(IDEMPOTENCY, ["workspace_id", "idempotency_key"], "idempotency_key", unique=True)
-    op.drop_index("ix_events_ws_seq", table_name="events")
-    op.drop_index("ix_events_seq", table_name="events")
-    _create_partial("ix_events_ws_seq", ["workspace_id", "seq"], "seq", table="events")
-    _create_partial("ix_events_seq", ["seq"], "seq", unique=True, table="events")
+    _create_partial(IDEMPOTENCY, "messages", ["workspace_id", "idempotency_key"], "idempotency_key", unique=True)
 
 
 def downgrade() -> None:
-    op.drop_index("ix_events_ws_seq", table_name="events")
-    op.drop_index("ix_events_seq", table_name="events")
-    op.create_index("ix_events_ws_seq", "events", ["workspace_id", "seq"])
-    op.create_index("ix_events_seq", "events", ["seq"], unique=True)
     op.drop_index(IDEMPOTENCY, table_name="messages")
     with op.batch_alter_table("messages") as batch:
         batch.create_unique_constraint(IDEMPOTENCY, ["workspace_id", "idempotency_key"])
-    for name, (columns, _) in PARTIAL.items():
-        op.drop_index(name, table_name="messages")
-        op.create_index(name, "messages", columns)
+    for name, (table, columns, _) in PARTIAL.items():
+        op.drop_index(name, table_name=table)
+        op.create_index(name, table, columns, unique=name in UNIQUE)
