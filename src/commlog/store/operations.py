@@ -1,6 +1,7 @@
 """What operators watch, read from the log itself: messages by state and type, and the due queue.
 
-Each is one grouped query over the whole database (all workspaces), cheap enough to run on a scrape.
+Each is one grouped query over the whole database (all workspaces), cheap enough to run on a scrape:
+the messages by state and type come from the counts the database keeps (`store.counts`).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from commlog.store.tables import messages
+from commlog.store.tables import message_counts, messages
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,7 +25,8 @@ class QueueDepth:
 
 
 async def messages_by_state_and_type(conn: AsyncConnection) -> dict[tuple[str, str], int]:
-    query = select(messages.c.state, messages.c.type, func.count()).group_by(messages.c.state, messages.c.type)
+    c = message_counts.c
+    query = select(c.state, c.type, func.sum(c.n)).group_by(c.state, c.type).having(func.sum(c.n) != 0)
     return {(str(state), str(kind)): int(count) for state, kind, count in await conn.execute(query)}
 
 

@@ -31,6 +31,7 @@ from commlog.domain.filters import (
     StartsWith,
     Value,
 )
+from commlog.store.counts import kept_total
 from commlog.store.tables import messages
 
 key_column = messages.c.encoded_key
@@ -78,7 +79,22 @@ def _range(column: Any, predicate: Range) -> ColumnElement[bool]:
 
 
 def where(workspace_id: str, filter_: Filter, now: datetime, zone: tzinfo) -> list[ColumnElement[bool]]:
-    return [messages.c.workspace_id == workspace_id, *(condition(p) for p in filter_.predicates(now, zone))]
+    return _where(workspace_id, filter_.predicates(now, zone))
+
+
+def _where(workspace_id: str, predicates: Sequence[Predicate]) -> list[ColumnElement[bool]]:
+    return [messages.c.workspace_id == workspace_id, *(condition(p) for p in predicates)]
+
+
+async def count_matches(conn: AsyncConnection, workspace_id: str, filter_: Filter, now: datetime, zone: tzinfo) -> int:
+    """The exact number of matches: from the kept counts when the filter is on type and state
+    only (`store.counts`), from a COUNT otherwise."""
+    predicates = filter_.predicates(now, zone)
+    kept = await kept_total(conn, workspace_id, predicates)
+    if kept is not None:
+        return kept
+    counting = select(func.count()).select_from(messages).where(*_where(workspace_id, predicates))
+    return int((await conn.execute(counting)).scalar_one())
 
 
 def _order(sort: Sort) -> list[Any]:
@@ -183,9 +199,6 @@ async def search_messages(
     rows = list(await conn.execute(search_query(workspace_id, filter_, now, zone, page, columns)))
     more = len(rows) > page.limit
     rows = rows[: page.limit]
-    total = None
-    if with_total:
-        counting = select(func.count()).select_from(messages).where(*where(workspace_id, filter_, now, zone))
-        total = int((await conn.execute(counting)).scalar_one())
+    total = await count_matches(conn, workspace_id, filter_, now, zone) if with_total else None
     next_cursor = encode_cursor(rows[-1], filter_.sort) if more and filter_.sort.field.spec.required else None
     return SearchResult(rows, total, more, next_cursor)

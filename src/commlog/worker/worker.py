@@ -34,6 +34,7 @@ from commlog.domain.outcome import DeliveryOutcome
 from commlog.domain.retry import after_attempt
 from commlog.domain.states import SYSTEM_SENDER, Trigger
 from commlog.store import queue
+from commlog.store.counts import fold
 from commlog.store.retention import purge_due
 from commlog.store.workspaces import Workspace, all_workspaces, take_sweep_turn
 
@@ -391,6 +392,8 @@ class Worker:
                     swept += await queue.sweep(conn, workspace.id, policy.sweep_max_attempts, now)
         if swept:
             log.info("sweep put %d failed messages back in the queue", swept)
+        async with self._engine.begin() as conn:
+            await fold(conn)  # the counts PostgreSQL appends as messages change, a row per group again
         # Retention (issue 9): each workspace's daily purge, by whichever worker takes its turn.
         for purged in await purge_due(self._engine, now):
             log.info("retention purge removed %d messages of workspace %s", purged.messages, purged.workspace_id)
