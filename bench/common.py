@@ -69,6 +69,13 @@ def _processes(commands: list[list[str]], database_url: str) -> Iterator[None]:
             process.wait(timeout=30)
 
 
+def cpu_ticks() -> tuple[int, int]:
+    """The machine's busy and total CPU time so far, all cores (jiffies from /proc/stat)."""
+    fields = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return sum(fields) - idle, sum(fields)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -16,13 +16,20 @@ import asyncio
 import statistics
 import time
 from datetime import timedelta
-from pathlib import Path
 
 import aiohttp
 import uvloop
 from sqlalchemy import func, select
 
-from bench.common import CONCURRENCY, POSTGRES_URL, Results, fresh_database, sink_process, worker_processes
+from bench.common import (
+    CONCURRENCY,
+    POSTGRES_URL,
+    Results,
+    cpu_ticks,
+    fresh_database,
+    sink_process,
+    worker_processes,
+)
 from commlog.domain.clock import utc_now
 from commlog.store.database import create_engine
 from commlog.store.messages import insert_messages, new_message_row
@@ -78,13 +85,6 @@ async def measured_rate(database_url: str, count: int, timeout: float) -> float:
         raise TimeoutError(f"only {sent} of {count} messages were sent in {timeout}s")
     finally:
         await engine.dispose()
-
-
-def cpu_ticks() -> tuple[int, int]:
-    """The machine's busy and total CPU time so far, all cores (jiffies from /proc/stat)."""
-    fields = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    idle = fields[3] + fields[4]  # idle + iowait
-    return sum(fields) - idle, sum(fields)
 
 
 def pipeline(database_url: str, sink_url: str, count: int, workers: int) -> tuple[float, float]:

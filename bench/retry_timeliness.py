@@ -22,7 +22,16 @@ import aiohttp
 import uvloop
 from sqlalchemy import select
 
-from bench.common import API_KEY, POSTGRES_URL, Results, api_server, fresh_database, sink_process, worker_processes
+from bench.common import (
+    API_KEY,
+    POSTGRES_URL,
+    Results,
+    api_server,
+    cpu_ticks,
+    fresh_database,
+    sink_process,
+    worker_processes,
+)
 from commlog.config import Settings
 from commlog.domain.retry import RetryPolicy
 from commlog.store.database import create_engine
@@ -86,7 +95,9 @@ def run(database_url: str, rate: int, seconds: float, results: Results) -> None:
         api_server(database_url) as base_url,
         worker_processes(database_url, 1),
     ):
+        busy, total = cpu_ticks()
         sent = uvloop.run(steady_load(base_url, sink_url, rate, seconds))
+        busy_after, total_after = cpu_ticks()
         expected = sent * FAILING_PERCENT // 100 * 9 // 10  # crc32 spreads ids evenly; allow for chance
         late = uvloop.run(lateness_ms(database_url, expected))
     if len(late) < 2:
@@ -96,6 +107,8 @@ def run(database_url: str, rate: int, seconds: float, results: Results) -> None:
     size = f"{sent} msgs, {len(late)} retries"
     results.add(f"retry lateness p50 at {rate}/s", size, f"{cuts[49]:.0f} ms", poll_ms, "-", "-")
     results.add(f"retry lateness p99 at {rate}/s", size, f"{cuts[98]:.0f} ms", poll_ms, "-", "< 250 ms")
+    share = (busy_after - busy) / max(total_after - total, 1)
+    results.add(f"machine CPU busy at {rate}/s", size, f"{share:.0%}", "-", "-", "-")
 
 
 def main() -> None:
