@@ -29,7 +29,7 @@ from commlog.channels.registry import build_channels, build_gates
 from commlog.config import Settings
 from commlog.domain.clock import FakeClock
 from commlog.store.database import create_engine, migrate
-from commlog.store.tables import message_counts, metadata
+from commlog.store.tables import metadata
 from commlog.worker.worker import Worker
 
 from .peers import HttpPeer
@@ -77,7 +77,6 @@ async def _empty_tables(engine: AsyncEngine) -> None:
         else:
             for table in reversed(metadata.sorted_tables):
                 await conn.execute(table.delete())
-            await conn.execute(message_counts.delete())  # the messages' deletes have counted themselves
 
 
 @pytest.fixture

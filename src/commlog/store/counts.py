@@ -1,7 +1,8 @@
-"""Totals from the counts the database keeps per workspace, type and state (`message_counts`).
+"""Messages per type and state, from the counts PostgreSQL keeps per workspace (`message_counts`).
 
 A search whose conditions name only the type and the state has its total in a few rows of that
-table, whatever the size of the log; any other condition needs the COUNT over the messages.
+table, whatever the size of the log; any other condition, or SQLite (which keeps no counts), needs
+a COUNT over the messages.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from commlog.domain.filters import Equals, OneOf, Predicate
-from commlog.store.tables import message_counts
+from commlog.store.tables import message_counts, messages
 
 #: The columns the counts are kept by (beside the workspace).
 COUNTED = frozenset({"type", "state"})
@@ -32,18 +33,33 @@ def _holds(predicate: Predicate, group: dict[str, str]) -> bool:
     return value == predicate.value
 
 
+def _keeps_counts(conn: AsyncConnection) -> bool:
+    return conn.dialect.name == "postgresql"
+
+
+async def by_type_and_state(conn: AsyncConnection, workspace_id: str | None = None) -> dict[tuple[str, str], int]:
+    """How many messages there are of each type in each state, in one workspace or in all."""
+    if _keeps_counts(conn):
+        c = message_counts.c
+        query = select(c.type, c.state, func.sum(c.n)).group_by(c.type, c.state)
+        if workspace_id is not None:
+            query = query.where(c.workspace_id == workspace_id)
+    else:
+        m = messages.c
+        query = select(m.type, m.state, func.count()).group_by(m.type, m.state)
+        if workspace_id is not None:
+            query = query.where(m.workspace_id == workspace_id)
+    return {(str(kind), str(state)): int(n) for kind, state, n in await conn.execute(query) if n}
+
+
 async def kept_total(conn: AsyncConnection, workspace_id: str, predicates: Sequence[Predicate]) -> int | None:
-    """The number of the workspace's messages matching all `predicates`, or None when one of them
-    is on something other than the type and the state."""
-    if not all(_answerable(p) for p in predicates):
+    """The number of the workspace's messages matching all `predicates` from the kept counts, or
+    None when there are none (SQLite) or a predicate is on something other than type and state."""
+    if not _keeps_counts(conn) or not all(_answerable(p) for p in predicates):
         return None
-    groups = await conn.execute(
-        select(message_counts.c.type, message_counts.c.state, func.sum(message_counts.c.n))
-        .where(message_counts.c.workspace_id == workspace_id)
-        .group_by(message_counts.c.type, message_counts.c.state)
-    )
+    groups = await by_type_and_state(conn, workspace_id)
     return sum(
-        int(n) for kind, state, n in groups if all(_holds(p, {"type": kind, "state": state}) for p in predicates)
+        n for (kind, state), n in groups.items() if all(_holds(p, {"type": kind, "state": state}) for p in predicates)
     )
 
 
@@ -57,6 +73,6 @@ _FOLD = text(
 
 
 async def fold(conn: AsyncConnection) -> None:
-    """Fold PostgreSQL's appended counts (SQLite keeps one row per group already)."""
-    if conn.dialect.name == "postgresql":
+    """Fold the appended counts into a row per group."""
+    if _keeps_counts(conn):
         await conn.execute(_FOLD)

@@ -1,7 +1,7 @@
 """What operators watch, read from the log itself: messages by state and type, and the due queue.
 
 Each is one grouped query over the whole database (all workspaces), cheap enough to run on a scrape:
-the messages by state and type come from the counts the database keeps (`store.counts`).
+the messages by state and type come from the counts PostgreSQL keeps (`store.counts`).
 """
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from commlog.store.tables import message_counts, messages
+from commlog.store.counts import by_type_and_state
+from commlog.store.tables import messages
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,9 +26,7 @@ class QueueDepth:
 
 
 async def messages_by_state_and_type(conn: AsyncConnection) -> dict[tuple[str, str], int]:
-    c = message_counts.c
-    query = select(c.state, c.type, func.sum(c.n)).group_by(c.state, c.type).having(func.sum(c.n) != 0)
-    return {(str(state), str(kind)): int(count) for state, kind, count in await conn.execute(query)}
+    return {(state, kind): n for (kind, state), n in (await by_type_and_state(conn)).items()}
 
 
 async def queue_depth(conn: AsyncConnection, now: datetime) -> QueueDepth:

@@ -129,11 +129,11 @@ messages = Table(
     _present("ix_messages_ws_user_key_created", "user_key", "workspace_id", "user_key", "creation_date"),
 )
 
-#: How many messages each workspace has of each type in each state, kept by triggers on `messages`
-#: (migration 0011_message_counts), so that the total of a search on type and state alone is a
-#: sum of a few rows, not a COUNT over millions. PostgreSQL appends one row per group and statement
-#: and never updates one, so concurrent writers never wait for each other, and `store.counts.fold`
-#: folds them now and then; SQLite, with a single writer, keeps one row per group.
+#: How many messages each workspace has of each type in each state, kept by PostgreSQL's triggers on
+#: `messages` (migration 0011_message_counts), so that the total of a search on type and state alone
+#: is a sum of a few rows, not a COUNT over millions. They append one row per group and statement and
+#: never update one, so concurrent writers never wait for each other; `store.counts.fold` folds them.
+#: SQLite keeps no counts (a row-level trigger would double the cost of an insert): empty there.
 message_counts = Table(
     "message_counts",
     metadata,
