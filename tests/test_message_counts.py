@@ -11,7 +11,7 @@ from datetime import timedelta
 import httpx
 import pytest
 from alembic import command
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from commlog.domain.clock import FakeClock
@@ -148,3 +148,12 @@ async def test_the_migration_counts_the_messages_already_there(
         await engine.dispose()
         await asyncio.to_thread(migrate, database_url)
     assert await kept(engine) == await counted(engine) != {}
+
+
+@pytest.mark.usefixtures("postgres")
+async def test_a_truncate_empties_the_counts(engine: AsyncEngine, clock: FakeClock) -> None:
+    await store(engine, clock.now, state="SENT")
+    assert await kept(engine) != {}
+    async with engine.begin() as conn:
+        await conn.execute(text("TRUNCATE messages CASCADE"))
+    assert await kept(engine) == {}

@@ -30,7 +30,7 @@ depends_on: str | Sequence[str] | None = None
 
 _APPEND = "INSERT INTO message_counts (workspace_id, type, state, n)"
 
-#: Each trigger's name, event, transition tables and the rows it appends.
+#: Each trigger's name, event, transition tables and what it writes.
 _POSTGRES: dict[str, tuple[str, str, str]] = {
     "message_counts_inserted": (
         "INSERT",
@@ -50,6 +50,8 @@ _POSTGRES: dict[str, tuple[str, str, str]] = {
         " UNION ALL SELECT workspace_id, type, state, -1 FROM old_rows"
         ") AS changes GROUP BY 1, 2, 3 HAVING sum(n) <> 0",
     ),
+    # A TRUNCATE empties every workspace's log at once (and has no transition tables).
+    "message_counts_truncated": ("TRUNCATE", "", "DELETE FROM message_counts"),
 }
 
 
@@ -69,9 +71,9 @@ def upgrade() -> None:
     for name, (event, tables, append) in _POSTGRES.items():
         body = f"BEGIN {append}; RETURN NULL; END"
         op.execute(f"CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$ {body} $$")
+        referencing = f"REFERENCING {tables} " if tables else ""
         op.execute(
-            f"CREATE TRIGGER {name} AFTER {event} ON messages REFERENCING {tables} "
-            f"FOR EACH STATEMENT EXECUTE FUNCTION {name}()"
+            f"CREATE TRIGGER {name} AFTER {event} ON messages {referencing}FOR EACH STATEMENT EXECUTE FUNCTION {name}()"
         )
     op.execute(f"{_APPEND} SELECT workspace_id, type, state, count(*) FROM messages GROUP BY workspace_id, type, state")
 
