@@ -1,7 +1,8 @@
 """Messages accepted per second through the batch submit API, beside a bare insert of the same rows
 into the same database in the same run (asyncpg COPY and executemany on PostgreSQL, sqlite3
-executemany on SQLite). The API is asked for `Prefer: return=minimal` (keys and states back), as a
-bulk sender would; a second row shows the default answer, which echoes every stored message.
+executemany on SQLite); the ratio is to the fastest bare way, COPY on PostgreSQL. The API is asked
+for `Prefer: return=minimal` (keys and states back), as a bulk sender would; a second row shows the
+default answer, which echoes every stored message.
 
     .venv/bin/python -m bench.ingest [--messages N] [--batch B] [--database URL]
 """
@@ -180,19 +181,20 @@ def run(database_url: str, count: int, batch: int, results: Results) -> None:
         full_rate = uvloop.run(through_api(base_url, count, batch, minimal=False))
     kind = database_url.split(":")[0]
     if kind.startswith("postgresql"):
-        copy, bare = uvloop.run(bare_postgres(database_url, count))
-        results.add(f"bare COPY ({kind})", count, f"{copy:,.0f}/s", "-", "-", "-")
-        baseline = f"{bare:,.0f}/s (executemany)"
+        # The API's one INSERT over arrays outruns executemany, so the limit it is held to is COPY.
+        limit, bare = uvloop.run(bare_postgres(database_url, count))
+        results.add(f"bare COPY ({kind})", count, f"{limit:,.0f}/s", "-", "-", "-")
+        baseline = f"{limit:,.0f}/s (COPY)"
     else:
-        bare = bare_sqlite(database_url, count)
-        baseline = f"{bare:,.0f}/s"
+        limit = bare = bare_sqlite(database_url, count)
+        baseline = f"{limit:,.0f}/s"
     target = ">= 20,000/s" if kind.startswith("postgresql") else "-"
     results.add(f"bare executemany ({kind})", count, f"{bare:,.0f}/s", "-", "-", "-")
     for label, rate, goal in (
         (f"batch API, {batch}/batch, return=minimal ({kind})", api_rate, target),
         (f"batch API, {batch}/batch, whole messages ({kind})", full_rate, "-"),
     ):
-        results.add(label, count, f"{rate:,.0f}/s", baseline, f"{rate / bare:.0%}", goal)
+        results.add(label, count, f"{rate:,.0f}/s", baseline, f"{rate / limit:.0%}", goal)
 
 
 def main() -> None:
