@@ -78,18 +78,20 @@ SUITES: dict[str, tuple[str, Suite]] = {
 }
 
 
-def machine() -> str:
-    cpu = next(
-        (
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if "model name" in line
-        ),
+def processor() -> str:
+    """The CPU model and core count: each section names it, as a kept section may come from another machine."""
+    cpuinfo = Path("/proc/cpuinfo").read_text()
+    model = next(
+        (line.split(":", 1)[1].strip() for line in cpuinfo.splitlines() if "model name" in line),
         platform.processor(),
     )
-    cores = Path("/proc/cpuinfo").read_text().count("processor\t:")
+    cores = cpuinfo.count("processor\t:")
+    return f"{model}, {cores} cores"
+
+
+def machine() -> str:
     postgres = subprocess.run(["psql", "--version"], capture_output=True, text=True).stdout.strip()
-    return f"{cpu}, {cores} cores; Python {platform.python_version()}; {postgres or 'psql not found'}"
+    return f"{processor()}; Python {platform.python_version()}; {postgres or 'psql not found'}"
 
 
 def main() -> None:
@@ -107,7 +109,7 @@ def main() -> None:
         suite(args.large, results)
         results.show()
         minutes = (time.monotonic() - suite_began) / 60
-        when = f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC in {minutes:.1f} minutes"
+        when = f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {processor()}, in {minutes:.1f} minutes"
         sections[_heading(title, args.large)] = (
             f"Made by `{_command(name, args.large)}` on {when}.\n\n{results.markdown()}"
         )
@@ -115,7 +117,7 @@ def main() -> None:
     if str(args.write) != "-":
         header = (
             "# Benchmarks\n\n"
-            f"Machine: {machine()}.\n\n"
+            f"Machine of the latest run: {machine()}.\n\n"
             "Each figure stands beside a baseline measured in the same run on the same machine; see the\n"
             "docstring of each module in `bench/` for what exactly is measured. A run of some suites\n"
             "(`--only`) or of one size (`--large`) rewrites their sections and keeps the others.\n\n"

@@ -47,7 +47,7 @@ def celery_rate(sink_url: str, count: int, concurrency: int) -> float:
 
 def run(count: int, database_url: str, results: Results, celery_concurrency: int = 8) -> None:
     with sink_process() as sink_url:
-        commlog, _ = pipeline(database_url, sink_url, count, 1)
+        commlog = pipeline(database_url, sink_url, count, 1).rate
         celery = celery_rate(sink_url, count, celery_concurrency)
     results.add("Celery + Redis, requests.post task", count, f"{celery:,.0f}/s", "-", "-", "-")
     results.add(

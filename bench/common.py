@@ -8,7 +8,9 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -74,6 +76,80 @@ def cpu_ticks() -> tuple[int, int]:
     fields = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
     idle = fields[3] + fields[4]  # idle + iowait
     return sum(fields) - idle, sum(fields)
+
+
+def _process_group(pid: str) -> str | None:
+    """Which of the processes a delivery runs through `pid` is: a worker, PostgreSQL or the sink."""
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
+    except OSError:
+        return None
+    if b"commlog.cli worker" in command:
+        return "worker"
+    if b"bench.sink" in command:
+        return "sink"
+    if command.startswith(b"postgres"):
+        return "PostgreSQL"
+    return None
+
+
+def _group_ticks() -> Counter[str]:
+    ticks: Counter[str] = Counter()
+    for pid in os.listdir("/proc"):
+        group = _process_group(pid) if pid.isdigit() else None
+        if group is None:
+            continue
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        ticks[group] += int(fields[11]) + int(fields[12])  # utime + stime
+    return ticks
+
+
+@dataclass
+class CpuUse:
+    """The machine's busy share, and the cores each group of processes used, over a window."""
+
+    busy: float
+    cores: dict[str, float]
+
+
+class CpuSampler:
+    """Samples the machine's CPU and that of the workers, PostgreSQL and the sink every 0.1 s in a
+    thread, so a figure covers the seconds the deliveries ran, not the start-up before them."""
+
+    def __init__(self) -> None:
+        self._samples: list[tuple[float, int, int, Counter[str]]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def __enter__(self) -> CpuSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._samples.append((time.time(), *cpu_ticks(), _group_ticks()))  # one after every window
+
+    def _sample(self) -> None:
+        while True:
+            self._samples.append((time.time(), *cpu_ticks(), _group_ticks()))
+            if self._stop.wait(0.1):
+                return
+
+    def between(self, began: float, ended: float) -> CpuUse:
+        """CPU use from the first sample at or after `began` to the last at or before `ended` (Unix
+        times); the nearest samples outside when the window holds fewer than two."""
+        inside = [sample for sample in self._samples if began <= sample[0] <= ended]
+        if len(inside) < 2:
+            before = [sample for sample in self._samples if sample[0] <= began] or self._samples
+            inside = [before[-1], next(sample for sample in self._samples if sample[0] >= ended)]
+        (t0, busy0, total0, groups0), (t1, busy1, total1, groups1) = inside[0], inside[-1]
+        seconds = max(t1 - t0, 1e-9) * os.sysconf("SC_CLK_TCK")
+        cores = {group: (groups1[group] - groups0[group]) / seconds for group in ("worker", "PostgreSQL", "sink")}
+        return CpuUse((busy1 - busy0) / max(total1 - total0, 1), cores)
 
 
 def free_port() -> int:

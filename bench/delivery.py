@@ -15,6 +15,7 @@ import argparse
 import asyncio
 import statistics
 import time
+from dataclasses import dataclass
 from datetime import timedelta
 
 import aiohttp
@@ -24,8 +25,9 @@ from sqlalchemy import func, select
 from bench.common import (
     CONCURRENCY,
     POSTGRES_URL,
+    CpuSampler,
+    CpuUse,
     Results,
-    cpu_ticks,
     fresh_database,
     sink_process,
     worker_processes,
@@ -69,8 +71,9 @@ async def load(database_url: str, sink_url: str, count: int, due_in: float) -> N
     await engine.dispose()
 
 
-async def measured_rate(database_url: str, count: int, timeout: float) -> float:
-    """Deliveries per second, from the first attempt's start to the last message's update."""
+async def measured_rate(database_url: str, count: int, timeout: float) -> tuple[float, float, float]:
+    """Deliveries per second, from the first attempt's start to the last message's update; and
+    those two moments (Unix times)."""
     engine = create_engine(database_url)
     deadline = time.monotonic() + timeout
     try:
@@ -80,48 +83,71 @@ async def measured_rate(database_url: str, count: int, timeout: float) -> float:
                 if sent >= count:
                     first = (await conn.execute(select(func.min(attempts.c.started_at)))).scalar_one()
                     last = (await conn.execute(select(func.max(messages.c.updated_at)))).scalar_one()
-                    return count / (last - first).total_seconds()
+                    return count / (last - first).total_seconds(), first.timestamp(), last.timestamp()
             await asyncio.sleep(0.2)
         raise TimeoutError(f"only {sent} of {count} messages were sent in {timeout}s")
     finally:
         await engine.dispose()
 
 
-def pipeline(database_url: str, sink_url: str, count: int, workers: int) -> tuple[float, float]:
-    """Deliveries per second, and the share of the machine's CPU that was busy meanwhile."""
+#: The processes a delivery runs through, as `CpuSampler` names them.
+PARTS = ("worker", "PostgreSQL", "sink")
+
+
+@dataclass
+class Run:
+    """One pipeline run: its rate, and the CPU the machine and each process used meanwhile."""
+
+    rate: float
+    cpu: CpuUse
+
+    def per_delivery_us(self, group: str) -> float:
+        return self.cpu.cores[group] / self.rate * 1e6
+
+    @property
+    def ceiling(self) -> float:
+        """The rate at which this run's CPU per delivery would keep every core busy."""
+        return self.rate / max(self.cpu.busy, 1e-9)
+
+
+def pipeline(database_url: str, sink_url: str, count: int, workers: int) -> Run:
+    """Deliveries per second, with the CPU used while the deliveries ran."""
     fresh_database(database_url)
     asyncio.run(load(database_url, sink_url, count, due_in=3.0))
-    with worker_processes(database_url, workers):
-        busy, total = cpu_ticks()
-        rate = asyncio.run(measured_rate(database_url, count, timeout=300))
-        busy_after, total_after = cpu_ticks()
-    return rate, (busy_after - busy) / max(total_after - total, 1)
+    with worker_processes(database_url, workers), CpuSampler() as sampler:
+        rate, first, last = asyncio.run(measured_rate(database_url, count, timeout=300))
+    return Run(rate, sampler.between(first, last))
 
 
 def run(count: int, database_url: str, results: Results, rounds: int = 3) -> None:
-    bares, ones, twos, busy_one, busy_two = [], [], [], [], []
+    bares: list[float] = []
+    ones: list[Run] = []
+    twos: list[Run] = []
     with sink_process() as sink_url:
         uvloop.run(bare_client(sink_url, 2000))  # warm the sink up
         for _ in range(rounds):
             bares.append(uvloop.run(bare_client(sink_url, count)))
-            rate, busy = pipeline(database_url, sink_url, count, 1)
-            ones.append(rate)
-            busy_one.append(busy)
-            rate, busy = pipeline(database_url, sink_url, count, 2)
-            twos.append(rate)
-            busy_two.append(busy)
-    bare, one, two = (statistics.median(values) for values in (bares, ones, twos))
+            ones.append(pipeline(database_url, sink_url, count, 1))
+            twos.append(pipeline(database_url, sink_url, count, 2))
+    bare = statistics.median(bares)
+    one, two = (statistics.median(run.rate for run in runs) for runs in (ones, twos))
     results.add("bare aiohttp client", count, f"{bare:,.0f}/s", "-", "-", "-")
     results.add("deliveries, 1 worker", count, f"{one:,.0f}/s", f"{bare:,.0f}/s", f"{one / bare:.0%}", ">= 40%")
     results.add(
         "deliveries, 2 workers", count, f"{two:,.0f}/s", f"{one:,.0f}/s (1 worker)", f"{two / one:.2f}x", ">= 1.7x"
     )
+    busy = " / ".join(f"{statistics.median(run.cpu.busy for run in runs):.0%}" for runs in (ones, twos))
+    results.add("machine CPU busy, 1 / 2 workers", count, busy, "-", "-", "-")
+    for label, runs in (("1 worker", ones), ("2 workers", twos)):
+        spent = " + ".join(f"{statistics.median(run.per_delivery_us(group) for run in runs):.0f}" for group in PARTS)
+        results.add(f"CPU per delivery, {label}: workers + PostgreSQL + sink", count, f"{spent} us", "-", "-", "-")
+    ceiling = statistics.median(run.ceiling for run in twos)
     results.add(
-        "machine CPU busy, 1 / 2 workers",
+        "the machine's ceiling: every core busy at 2 workers' CPU per delivery",
         count,
-        f"{statistics.median(busy_one):.0%} / {statistics.median(busy_two):.0%}",
-        "-",
-        "-",
+        f"{ceiling:,.0f}/s",
+        f"{one:,.0f}/s (1 worker)",
+        f"{ceiling / one:.2f}x",
         "-",
     )
     if CPU_NOTE not in results.notes:
@@ -129,9 +155,10 @@ def run(count: int, database_url: str, results: Results, rounds: int = 3) -> Non
 
 
 CPU_NOTE = (
-    'The workers share the machine with the sink and PostgreSQL. "Machine CPU busy" is the share of all '
-    "cores in use while the deliveries ran: when two workers keep it near 100%, the machine, not the "
-    "worker, sets their combined rate."
+    "The workers share the machine with the sink and PostgreSQL. The CPU figures cover the seconds the "
+    'deliveries ran. "Machine CPU busy" is the share of all cores in use; "CPU per delivery" is what each '
+    "part spent on one delivery; the ceiling is the rate at which that CPU would keep every core busy. "
+    "When the ceiling is below 1.7 times one worker, no number of workers reaches it on this machine."
 )
 
 

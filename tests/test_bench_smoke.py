@@ -38,10 +38,16 @@ def test_delivery(bench_database: str) -> None:
         "deliveries, 1 worker",
         "deliveries, 2 workers",
         "machine CPU busy, 1 / 2 workers",
+        "CPU per delivery, 1 worker: workers + PostgreSQL + sink",
+        "CPU per delivery, 2 workers: workers + PostgreSQL + sink",
+        "the machine's ceiling: every core busy at 2 workers' CPU per delivery",
     ]
     measured(results)
     one, two = (float(share.strip(" %")) for share in results.rows[3][2].split("/"))
     assert 0 < one <= 100 and 0 < two <= 100
+    worker, database, sink = (float(us) for us in results.rows[4][2].removesuffix(" us").split(" + "))
+    assert worker > 0 and database >= 0 and sink >= 0  # the sink's 300 replies may take under a clock tick
+    assert float(results.rows[6][2].removesuffix("/s").replace(",", "")) > 0
 
 
 def test_resend(bench_database: str) -> None:
