@@ -93,8 +93,9 @@ def _process_group(pid: str) -> str | None:
     return None
 
 
-def _group_ticks() -> Counter[str]:
-    ticks: Counter[str] = Counter()
+def _group_ticks() -> dict[str, tuple[str, int]]:
+    """Each watched process's group and CPU time so far (clock ticks), by pid."""
+    ticks: dict[str, tuple[str, int]] = {}
     for pid in os.listdir("/proc"):
         group = _process_group(pid) if pid.isdigit() else None
         if group is None:
@@ -103,8 +104,19 @@ def _group_ticks() -> Counter[str]:
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        ticks[group] += int(fields[11]) + int(fields[12])  # utime + stime
+        ticks[pid] = (group, int(fields[11]) + int(fields[12]))  # utime + stime
     return ticks
+
+
+def _spent(before: dict[str, tuple[str, int]], after: dict[str, tuple[str, int]]) -> Counter[str]:
+    """Ticks each group spent between two samples, process by process: PostgreSQL's backends come
+    and go, and one that started in between spent all of its ticks in between. One that ended in
+    between is missed since its last sample."""
+    spent: Counter[str] = Counter()
+    for pid, (group, ticks) in after.items():
+        earlier = before.get(pid)
+        spent[group] += max(ticks - (earlier[1] if earlier and earlier[0] == group else 0), 0)
+    return spent
 
 
 @dataclass
@@ -120,7 +132,7 @@ class CpuSampler:
     thread, so a figure covers the seconds the deliveries ran, not the start-up before them."""
 
     def __init__(self) -> None:
-        self._samples: list[tuple[float, int, int, Counter[str]]] = []
+        self._samples: list[tuple[float, int, int, dict[str, tuple[str, int]]]] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
 
@@ -148,7 +160,8 @@ class CpuSampler:
             inside = [before[-1], next(sample for sample in self._samples if sample[0] >= ended)]
         (t0, busy0, total0, groups0), (t1, busy1, total1, groups1) = inside[0], inside[-1]
         seconds = max(t1 - t0, 1e-9) * os.sysconf("SC_CLK_TCK")
-        cores = {group: (groups1[group] - groups0[group]) / seconds for group in ("worker", "PostgreSQL", "sink")}
+        spent = _spent(groups0, groups1)
+        cores = {group: spent[group] / seconds for group in ("worker", "PostgreSQL", "sink")}
         return CpuUse((busy1 - busy0) / max(total1 - total0, 1), cores)
 
 
