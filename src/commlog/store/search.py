@@ -16,8 +16,11 @@ from datetime import datetime, tzinfo
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, String, and_, func, or_, select
+from sqlalchemy import Boolean, ColumnElement, Select, String, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
 
 from commlog.domain.filters import (
     Direction,
@@ -61,10 +64,54 @@ def condition(predicate: Predicate) -> ColumnElement[bool]:
     if isinstance(predicate, StartsWith):
         if predicate.case_sensitive:
             return func.substr(column, 1, len(predicate.prefix)) == predicate.prefix
-        return lowered.startswith(predicate.prefix.lower(), autoescape=True)
+        prefix = predicate.prefix.lower()
+        after = _next_string(prefix)
+        if after is None:
+            return lowered.startswith(prefix, autoescape=True)
+        return _LowerStartsWith(column, _like_pattern(prefix), prefix, after)
     if isinstance(predicate, IsEmpty):
         return column.is_(None) if predicate.empty else column.is_not(None)
     return _range(column, predicate)
+
+
+class _LowerStartsWith(FunctionElement[bool]):
+    """lower(column) begins with a lower-case prefix: (column, LIKE pattern, prefix, the string after
+    every string with that prefix). SQLite uses an index on lower(column) for a range, never for a
+    LIKE on an expression, so there the range comes first (110 ms -> 0.1 ms at 1M messages);
+    PostgreSQL's text_pattern_ops index serves the LIKE, and its collation may not order like bytes."""
+
+    type = Boolean()
+    inherit_cache = True
+    name = "lower_starts_with"
+
+
+@compiles(_LowerStartsWith)
+def _lower_starts_with(element: _LowerStartsWith, compiler: SQLCompiler, **kw: Any) -> str:
+    column, pattern, _, _ = element.clauses.clauses
+    return compiler.process(func.lower(column, type_=String).like(pattern, escape="/"), **kw)
+
+
+@compiles(_LowerStartsWith, "sqlite")
+def _lower_starts_with_sqlite(element: _LowerStartsWith, compiler: SQLCompiler, **kw: Any) -> str:
+    column, pattern, prefix, after = element.clauses.clauses
+    lowered = func.lower(column, type_=String)
+    return compiler.process(and_(lowered >= prefix, lowered < after, lowered.like(pattern, escape="/")), **kw)
+
+
+def _like_pattern(prefix: str) -> str:
+    """`prefix%`, with LIKE's wildcards and the escape character itself escaped by `/`."""
+    return prefix.replace("/", "//").replace("%", "/%").replace("_", "/_") + "%"
+
+
+def _next_string(prefix: str) -> str | None:
+    """The least string greater than every string that starts with `prefix`, in code point order
+    (SQLite's BINARY collation); None if there is none (an empty prefix, or one ending in U+10FFFF)."""
+    if not prefix or prefix[-1] == "\U0010ffff":
+        return None
+    following = ord(prefix[-1]) + 1
+    if 0xD800 <= following <= 0xDFFF:  # surrogates are not characters: skip to the next one
+        following = 0xE000
+    return prefix[:-1] + chr(following)
 
 
 def _range(column: Any, predicate: Range) -> ColumnElement[bool]:

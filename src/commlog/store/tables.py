@@ -347,13 +347,14 @@ _present(
     messages.c.env,
     messages.c.creation_date,
 )
-#: Mambu's destination STARTS_WITH, which compares lower(destination) (PostgreSQL only; see the migration).
+#: Mambu's destination STARTS_WITH, which compares lower(destination): PostgreSQL's serves the LIKE
+#: (migration 0005), SQLite's the range the search adds there (migration 0012).
 Index(
     "ix_messages_ws_lower_destination",
     messages.c.workspace_id,
     func.lower(messages.c.destination).label("lower_destination"),
     postgresql_ops={"lower_destination": "text_pattern_ops"},
-).ddl_if(dialect="postgresql")
+)
 
 # -- Retention (issue 9, migration 0007_retention) ------------------------------------------------
 
