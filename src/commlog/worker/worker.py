@@ -1,7 +1,8 @@
 """The delivery worker: claim due messages, deliver them concurrently, record every attempt.
 
-Three things run in one loop: claiming while there is free capacity, delivering in tasks, and
-writing finished attempts in batches (one transaction per batch, not per message).
+Three things run side by side: claiming while there is free capacity (several claims at once on
+PostgreSQL), delivering in tasks, and writing finished attempts in batches (one transaction per
+batch, not per message).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from commlog.domain.retry import after_attempt
 from commlog.domain.states import SYSTEM_SENDER, Trigger
 from commlog.store import queue
 from commlog.store.counts import fold
+from commlog.store.database import is_postgres
 from commlog.store.retention import purge_due
 from commlog.store.workspaces import Workspace, all_workspaces, take_sweep_turn
 
@@ -48,6 +50,11 @@ SWEEP_CHECK_INTERVAL = 30.0
 DESTINATION_DEFER = 1.0
 #: Longest pause between tries while the database cannot be reached.
 DATABASE_RETRY_MAX = 5.0
+#: Claims a worker may have in PostgreSQL at once. A claim is a transaction of a few round trips,
+#: and deliveries to a near endpoint finish sooner: with one claim at a time the worker's loop sat
+#: idle for 17% of a run, waiting on the claim with nothing in flight. Three: +10% deliveries per
+#: second from one worker (3,516 -> 3,869/s). SQLite has one writer, so it claims one at a time.
+CLAIMERS = 3
 #: What a lost database connection looks like, from SQLAlchemy or straight from the driver.
 DATABASE_ERRORS: tuple[type[BaseException], ...] = (DBAPIError, OSError)
 
@@ -94,6 +101,9 @@ class Worker:
         self._busy: Counter[str] = Counter()
         #: Claimed messages waiting in this process for a slot at their destination.
         self._held: dict[str, list[Any]] = {}
+        #: Room promised to claims still in the database, and whether the last one came back full.
+        self._claiming = 0
+        self._backlog = False
 
     def circuit(self, destination: str) -> Circuit:
         """The circuit guarding one destination (see `commlog.domain.circuit.destination_of`)."""
@@ -128,37 +138,52 @@ class Worker:
         recording_done = asyncio.Event()
         recorder = asyncio.create_task(self._keep_recording(recording_done))
         try:
-            pause = self._settings.poll_interval
-            while not stop.is_set():
-                try:
-                    claimed = await self._claim_and_start()
-                    if time.monotonic() - self._last_sweep_check >= SWEEP_CHECK_INTERVAL:
-                        await self._maybe_sweep()
-                    pause = self._settings.poll_interval
-                except DATABASE_ERRORS as exc:
-                    # The database is away: keep what is in flight, try again later, never exit.
-                    pause = min(max(pause * 2, 0.1), DATABASE_RETRY_MAX)
-                    log.warning("database unavailable (%s); retrying in %.1fs", type(exc).__name__, pause)
-                    await _first_of(stop, timeout=pause)
-                    continue
-                if not claimed:
-                    await _first_of(self._capacity_freed, stop, timeout=self._settings.poll_interval)
+            claimers = CLAIMERS if is_postgres(self._engine) else 1
+            await asyncio.gather(*(self._keep_claiming(stop, first=n == 0) for n in range(claimers)))
         finally:
             await self._shutdown(recorder, recording_done)
             log.info("worker stopped")
 
+    async def _keep_claiming(self, stop: asyncio.Event, first: bool) -> None:
+        """Claim and start deliveries until `stop`. The first claimer also polls an idle queue and
+        runs the sweeps; the others join in only while claims come back full (a backlog)."""
+        pause = self._settings.poll_interval
+        while not stop.is_set():
+            claimed = False
+            try:
+                if first or self._backlog:
+                    claimed = await self._claim_and_start()
+                if first and time.monotonic() - self._last_sweep_check >= SWEEP_CHECK_INTERVAL:
+                    await self._maybe_sweep()
+                pause = self._settings.poll_interval
+            except DATABASE_ERRORS as exc:
+                # The database is away: keep what is in flight, try again later, never exit.
+                self._backlog = False
+                pause = min(max(pause * 2, 0.1), DATABASE_RETRY_MAX)
+                log.warning("database unavailable (%s); retrying in %.1fs", type(exc).__name__, pause)
+                await _first_of(stop, timeout=pause)
+                continue
+            if not claimed:
+                await _first_of(self._capacity_freed, stop, timeout=self._settings.poll_interval)
+
     async def _claim_and_start(self) -> bool:
         """Claim as many due messages as there is room for and start delivering them."""
         held = sum(len(rows) for rows in self._held.values())
-        free = self._settings.worker_concurrency - len(self._in_flight) - held
+        free = self._settings.worker_concurrency - len(self._in_flight) - held - self._claiming
         wanted = 0
         if free >= max(1, min(self._settings.claim_batch, self._settings.worker_concurrency) // 4):
             wanted = min(free, self._settings.claim_batch)
-        batch = await self._take(wanted, hold=True)
+        self._claiming += wanted
+        try:
+            batch = await self._take(wanted, hold=True)
+        finally:
+            self._claiming -= wanted
         for row in batch.rows:
             task = asyncio.create_task(self._deliver(row, batch.refused.get(row.encoded_key)))
             self._in_flight[row.encoded_key] = (row.lease_token, task)
             task.add_done_callback(self._on_done)
+        if wanted:
+            self._backlog = batch.claimed == wanted
         if not batch.claimed:
             self._capacity_freed.clear()
         return bool(batch.claimed)

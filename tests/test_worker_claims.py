@@ -1,0 +1,79 @@
+"""Overlapping claims: on PostgreSQL a worker has several claims in the database at once, yet never
+starts more deliveries than its concurrency, and delivers each message once; SQLite claims one at a time."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from commlog.config import Settings
+from commlog.domain.clock import utc_now
+from commlog.worker.worker import CLAIMERS
+
+from .faults.common import WorkerWith, queue_webhooks, states_of
+from .peers import HttpPeer
+
+MESSAGES = 300
+CONCURRENCY = 30
+
+
+async def test_claims_overlap_within_the_worker_s_room(engine: AsyncEngine, settings: Settings) -> None:
+    in_flight = most_in_flight = 0
+
+    async def answer_soon(_request: web.Request) -> web.StreamResponse:
+        nonlocal in_flight, most_in_flight
+        in_flight += 1
+        most_in_flight = max(most_in_flight, in_flight)
+        try:
+            await asyncio.sleep(0.02)
+        finally:
+            in_flight -= 1
+        return web.Response(text="ok")
+
+    async with HttpPeer() as peer:
+        peer.default = answer_soon
+        keys = await queue_webhooks(engine, peer.url(), MESSAGES, utc_now())
+        runner = WorkerWith(
+            engine,
+            settings,
+            utc_now,
+            worker_concurrency=CONCURRENCY,
+            claim_batch=CONCURRENCY,
+            destination_concurrency=CONCURRENCY,
+        )
+        worker = runner.worker
+        claims = most_claims = 0
+        take = worker._take
+
+        async def counted_take(limit: int, hold: bool = False) -> Any:
+            nonlocal claims, most_claims
+            claims += 1
+            most_claims = max(most_claims, claims)
+            try:
+                return await take(limit, hold)
+            finally:
+                claims -= 1
+
+        worker._take = counted_take  # type: ignore[method-assign]
+        stop = asyncio.Event()
+        task = asyncio.create_task(worker.run(stop))
+        try:
+            for _ in range(300):
+                if (await states_of(engine, keys))[("SENT", None)] == MESSAGES:
+                    break
+                await asyncio.sleep(0.05)
+        finally:
+            stop.set()
+            await task
+            await runner.close()
+    assert (await states_of(engine, keys))[("SENT", None)] == MESSAGES
+    ids = [received.headers["webhook-id"] for received in peer.received]
+    assert len(ids) == len(set(ids)) == MESSAGES, "a message was delivered twice"
+    assert most_in_flight <= CONCURRENCY, f"{most_in_flight} deliveries in flight, room for {CONCURRENCY}"
+    if engine.dialect.name == "postgresql":
+        assert 1 < most_claims <= CLAIMERS
+    else:
+        assert most_claims == 1
