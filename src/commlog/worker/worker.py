@@ -102,9 +102,9 @@ class Worker:
         self._busy: Counter[str] = Counter()
         #: Claimed messages waiting in this process for a slot at their destination.
         self._held: dict[str, list[Any]] = {}
-        #: Room promised to claims still in the database, and whether the last one came back full.
+        #: Room promised to claims still in the database; set while claims come back full.
         self._claiming = 0
-        self._backlog = False
+        self._backlog = asyncio.Event()
 
     def circuit(self, destination: str) -> Circuit:
         """The circuit guarding one destination (see `commlog.domain.circuit.destination_of`)."""
@@ -150,16 +150,17 @@ class Worker:
         runs the sweeps; the others join in only while claims come back full (a backlog)."""
         pause = self._settings.poll_interval
         while not stop.is_set():
-            claimed = False
+            if not first and not self._backlog.is_set():
+                await _first_of(self._backlog, stop, timeout=self._settings.poll_interval)
+                continue
             try:
-                if first or self._backlog:
-                    claimed = await self._claim_and_start()
+                claimed = await self._claim_and_start()
                 if first and time.monotonic() - self._last_sweep_check >= SWEEP_CHECK_INTERVAL:
                     await self._maybe_sweep()
                 pause = self._settings.poll_interval
             except DATABASE_ERRORS as exc:
                 # The database is away: keep what is in flight, try again later, never exit.
-                self._backlog = False
+                self._backlog.clear()
                 pause = min(max(pause * 2, 0.1), DATABASE_RETRY_MAX)
                 log.warning("database unavailable (%s); retrying in %.1fs", type(exc).__name__, pause)
                 await _first_of(stop, timeout=pause)
@@ -183,8 +184,10 @@ class Worker:
             task = asyncio.create_task(self._deliver(row, batch.refused.get(row.encoded_key)))
             self._in_flight[row.encoded_key] = (row.lease_token, task)
             task.add_done_callback(self._on_done)
-        if wanted:
-            self._backlog = batch.claimed == wanted
+        if wanted and batch.claimed == wanted:
+            self._backlog.set()
+        elif wanted:
+            self._backlog.clear()
         if not batch.claimed:
             self._capacity_freed.clear()
         return bool(batch.claimed)
