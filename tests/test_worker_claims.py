@@ -4,6 +4,7 @@ starts more deliveries than its concurrency, and delivers each message once; SQL
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 from aiohttp import web
@@ -77,3 +78,19 @@ async def test_claims_overlap_within_the_worker_s_room(engine: AsyncEngine, sett
         assert 1 < most_claims <= CLAIMERS
     else:
         assert most_claims == 1
+
+
+async def test_a_claimer_without_a_backlog_waits_without_spinning(engine: AsyncEngine, settings: Settings) -> None:
+    """Deliveries finishing keep 'capacity freed' set while claims come back short; a second
+    claimer must sleep until claims come back full again, not loop on that event."""
+    runner = WorkerWith(engine, settings, utc_now)
+    worker = runner.worker
+    worker._capacity_freed.set()
+    stop = asyncio.Event()
+    began = time.process_time()
+    claimer = asyncio.create_task(worker._keep_claiming(stop, first=False))
+    await asyncio.sleep(0.5)
+    stop.set()
+    await claimer
+    await runner.close()
+    assert time.process_time() - began < 0.1, "the idle claimer kept the CPU busy"
