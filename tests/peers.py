@@ -36,6 +36,25 @@ def json_reply(code: int, document: Any, headers: dict[str, str] | None = None) 
     return reply
 
 
+@dataclass
+class CountedReply:
+    """Answers `text` after `seconds`, counting the requests it is answering at once and the most ever."""
+
+    seconds: float
+    text: str = "ok"
+    now: int = 0
+    most: int = 0
+
+    async def __call__(self, _request: web.Request) -> web.StreamResponse:
+        self.now += 1
+        self.most = max(self.most, self.now)
+        try:
+            await asyncio.sleep(self.seconds)
+        finally:
+            self.now -= 1
+        return web.Response(text=self.text)
+
+
 def hang(seconds: float = 60) -> Reply:
     async def reply(_request: web.Request) -> web.StreamResponse:
         await asyncio.sleep(seconds)

@@ -7,7 +7,6 @@ import asyncio
 import time
 from typing import Any
 
-from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from commlog.config import Settings
@@ -15,25 +14,14 @@ from commlog.domain.clock import utc_now
 from commlog.worker.worker import CLAIMERS
 
 from .faults.common import WorkerWith, queue_webhooks, states_of
-from .peers import HttpPeer
+from .peers import CountedReply, HttpPeer
 
 MESSAGES = 300
 CONCURRENCY = 30
 
 
 async def test_claims_overlap_within_the_worker_s_room(engine: AsyncEngine, settings: Settings) -> None:
-    in_flight = most_in_flight = 0
-
-    async def answer_soon(_request: web.Request) -> web.StreamResponse:
-        nonlocal in_flight, most_in_flight
-        in_flight += 1
-        most_in_flight = max(most_in_flight, in_flight)
-        try:
-            await asyncio.sleep(0.02)
-        finally:
-            in_flight -= 1
-        return web.Response(text="ok")
-
+    answer_soon = CountedReply(0.02)
     async with HttpPeer() as peer:
         peer.default = answer_soon
         keys = await queue_webhooks(engine, peer.url(), MESSAGES, utc_now())
@@ -73,7 +61,7 @@ async def test_claims_overlap_within_the_worker_s_room(engine: AsyncEngine, sett
     assert (await states_of(engine, keys))[("SENT", None)] == MESSAGES
     ids = [received.headers["webhook-id"] for received in peer.received]
     assert len(ids) == len(set(ids)) == MESSAGES, "a message was delivered twice"
-    assert most_in_flight <= CONCURRENCY, f"{most_in_flight} deliveries in flight, room for {CONCURRENCY}"
+    assert answer_soon.most <= CONCURRENCY, f"{answer_soon.most} deliveries in flight, room for {CONCURRENCY}"
     if engine.dialect.name == "postgresql":
         assert 1 < most_claims <= CLAIMERS
     else:

@@ -7,14 +7,13 @@ import time
 from collections.abc import AsyncIterator
 
 import pytest
-from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from commlog.config import Settings
 from commlog.domain.circuit import CircuitState, destination_of
 from commlog.domain.clock import FakeClock, utc_now
 
-from ..peers import HttpPeer, hang, status
+from ..peers import CountedReply, HttpPeer, hang, status
 from .common import WorkerWith, queue_webhooks, states_of
 
 SENT = ("SENT", None)
@@ -31,19 +30,7 @@ async def test_a_hanging_destination_does_not_slow_the_others(
     engine: AsyncEngine, settings: Settings, three_peers: tuple[HttpPeer, HttpPeer, HttpPeer]
 ) -> None:
     slow, fast_a, fast_b = three_peers
-    in_flight = 0
-    most_in_flight = 0
-
-    async def never_answers(_request: web.Request) -> web.StreamResponse:
-        nonlocal in_flight, most_in_flight
-        in_flight += 1
-        most_in_flight = max(most_in_flight, in_flight)
-        try:
-            await asyncio.sleep(60)
-        finally:
-            in_flight -= 1
-        return web.Response(text="too late")
-
+    never_answers = CountedReply(60, "too late")
     slow.default = never_answers
     now = utc_now()
     # The slow destination's messages are the oldest, so they would fill the worker first.
@@ -77,7 +64,7 @@ async def test_a_hanging_destination_does_not_slow_the_others(
         await task
         await runner.close()
     assert len(fast_a.received) == len(fast_b.received) == 150
-    assert most_in_flight <= 8, f"{most_in_flight} deliveries were in flight to one destination"
+    assert never_answers.most <= 8, f"{never_answers.most} deliveries were in flight to one destination"
     assert elapsed < timeout
     pending = await states_of(engine, slow_keys)
     assert sum(pending.values()) == 60 and pending[SENT] == 0
