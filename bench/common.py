@@ -119,6 +119,10 @@ def _spent(before: dict[str, tuple[str, int]], after: dict[str, tuple[str, int]]
     return spent
 
 
+#: The processes a delivery runs through, as `_process_group` names them.
+PARTS = ("worker", "PostgreSQL", "sink")
+
+
 @dataclass
 class CpuUse:
     """The machine's busy share, and the cores each group of processes used, over a window."""
@@ -143,13 +147,16 @@ class CpuSampler:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
-        self._samples.append((time.time(), *cpu_ticks(), _group_ticks()))  # one after every window
+        self._take_sample()  # one after every window
 
     def _sample(self) -> None:
         while True:
-            self._samples.append((time.time(), *cpu_ticks(), _group_ticks()))
+            self._take_sample()
             if self._stop.wait(0.1):
                 return
+
+    def _take_sample(self) -> None:
+        self._samples.append((time.time(), *cpu_ticks(), _group_ticks()))
 
     def between(self, began: float, ended: float) -> CpuUse:
         """CPU use from the first sample at or after `began` to the last at or before `ended` (Unix
@@ -161,7 +168,7 @@ class CpuSampler:
         (t0, busy0, total0, groups0), (t1, busy1, total1, groups1) = inside[0], inside[-1]
         seconds = max(t1 - t0, 1e-9) * os.sysconf("SC_CLK_TCK")
         spent = _spent(groups0, groups1)
-        cores = {group: spent[group] / seconds for group in ("worker", "PostgreSQL", "sink")}
+        cores = {group: spent[group] / seconds for group in PARTS}
         return CpuUse((busy1 - busy0) / max(total1 - total0, 1), cores)
 
 

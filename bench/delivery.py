@@ -24,6 +24,7 @@ from sqlalchemy import func, select
 
 from bench.common import (
     CONCURRENCY,
+    PARTS,
     POSTGRES_URL,
     CpuSampler,
     CpuUse,
@@ -88,10 +89,6 @@ async def measured_rate(database_url: str, count: int, timeout: float) -> tuple[
         raise TimeoutError(f"only {sent} of {count} messages were sent in {timeout}s")
     finally:
         await engine.dispose()
-
-
-#: The processes a delivery runs through, as `CpuSampler` names them.
-PARTS = ("worker", "PostgreSQL", "sink")
 
 
 @dataclass

@@ -67,7 +67,7 @@ def condition(predicate: Predicate) -> ColumnElement[bool]:
         prefix = predicate.prefix.lower()
         after = _next_string(prefix)
         if after is None:
-            return lowered.startswith(prefix, autoescape=True)
+            return lowered.like(_like_pattern(prefix), escape="/")
         return _LowerStartsWith(column, _like_pattern(prefix), prefix, after)
     if isinstance(predicate, IsEmpty):
         return column.is_(None) if predicate.empty else column.is_not(None)
