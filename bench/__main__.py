@@ -18,7 +18,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import alternative, delivery, export, ingest, resend, retry_timeliness, search
+from bench import alternative, delivery, export, ingest, profile, resend, retry_timeliness, search
 from bench.common import POSTGRES_URL, ROOT, Results
 
 SQLITE_URL = os.environ.get("COMMLOG_BENCH_SQLITE_URL", "sqlite:////tmp/commlog-bench.db")
@@ -36,6 +36,10 @@ def _delivery(large: bool, results: Results) -> None:
     # Two interleaved rounds at the default sizes (three took the whole run past 10 minutes).
     for count in (20_000, 100_000) if large else (5_000, 20_000):
         delivery.run(count, POSTGRES_URL, results, rounds=3 if large else 2)
+
+
+def _profile(large: bool, results: Results) -> None:
+    profile.run(100_000 if large else 20_000, POSTGRES_URL, results)
 
 
 def _alternative(large: bool, results: Results) -> None:
@@ -70,6 +74,7 @@ def _export(large: bool, results: Results) -> None:
 SUITES: dict[str, tuple[str, Suite]] = {
     "ingest": ("Ingest through the batch API", _ingest),
     "delivery": ("Webhook delivery through the whole pipeline (PostgreSQL)", _delivery),
+    "profile": ("Where one worker's CPU goes (py-spy)", _profile),
     "alternative": ("commlog beside a Celery + Redis worker", _alternative),
     "retry": ("Retry timeliness, 30% of first attempts failing (PostgreSQL)", _retry_timeliness),
     "resend": ("Bulk resend by filter, one request", _resend),

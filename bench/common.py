@@ -84,6 +84,8 @@ def _process_group(pid: str) -> str | None:
         command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
     except OSError:
         return None
+    if command.split(b" ", 1)[0].endswith(b"py-spy"):
+        return None  # the profiler wrapping a worker (bench/profile.py) is not the worker
     if b"commlog.cli worker" in command:
         return "worker"
     if b"bench.sink" in command:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import alternative, delivery, export, ingest, resend, retry_timeliness, search
+from bench import alternative, delivery, export, ingest, profile, resend, retry_timeliness, search
 from bench.common import Results
 
 
@@ -48,6 +48,35 @@ def test_delivery(bench_database: str) -> None:
     worker, database, sink = (float(us) for us in results.rows[4][2].removesuffix(" us").split(" + "))
     assert worker > 0 and database >= 0 and sink >= 0  # the sink's 300 replies may take under a clock tick
     assert float(results.rows[6][2].removesuffix("/s").replace(",", "")) > 0
+
+
+def test_profile(bench_database: str) -> None:
+    results = Results("profile")
+    profile.run(300, bench_database, results)
+    steps = [row[0] for row in results.rows]
+    assert steps == [name for name, _ in profile.STEPS[1:]] + [profile.OTHER, "the worker, all steps"]
+    shares = [float(row[2].removesuffix("%")) for row in results.rows[:-1]]
+    assert 95 <= sum(shares) <= 105  # whole percents, each rounded
+    assert float(results.rows[-1][3].removesuffix(" us")) > 0 and float(results.rows[-1][4].removesuffix(" us")) > 0
+
+
+def test_profile_steps() -> None:
+    """A sample belongs to the most specific step on its stack; SQLAlchemy's greenlets to the database."""
+    post = ["Runner.run (asyncio/runners.py:118)", "Worker._deliver (commlog/worker/worker.py:369)"]
+    assert profile.step_of([*post, "HttpTransport.post (commlog/channels/http.py:137)"]).startswith("deliver: HTTP")
+    assert profile.step_of(post) == "deliver: the worker's own steps"
+    reply = ["Runner.run (asyncio/runners.py:118)", "ResponseHandler.data_received (aiohttp/client_proto.py:359)"]
+    assert profile.step_of(reply).startswith("deliver: HTTP")
+    greenlet = ["Connection.execute (sqlalchemy/engine/base.py:1494)"]
+    assert profile.step_of(greenlet).startswith("database:")
+    assert profile.step_of(["Runner.run (asyncio/runners.py:118)"]).startswith("event loop")
+    assert profile.step_of([]) == profile.OTHER
+    raw = "Runner.run (asyncio/runners.py:118) 7\n 3\n<module> (x.py:1);_find_and_load (<frozen>:1) 5\n"
+    assert profile.samples_by_step(raw) == {
+        "event loop (uvloop: sockets, callbacks)": 7,
+        profile.OTHER: 3,
+        profile.START_UP: 5,
+    }
 
 
 def test_resend(bench_database: str) -> None:
