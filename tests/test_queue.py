@@ -8,7 +8,7 @@ from commlog.domain.clock import FakeClock
 from commlog.domain.outcome import DeliveryOutcome
 from commlog.domain.retry import RetryPolicy, after_attempt
 from commlog.domain.states import Trigger
-from commlog.store import queue
+from commlog.store import limits, queue, suppressions
 from commlog.store.messages import get_attempts, get_message, insert_messages, new_message_row
 from commlog.store.workspaces import DEFAULT_WORKSPACE, ensure_workspace
 
@@ -53,3 +53,35 @@ async def test_a_late_result_from_an_expired_lease_does_not_overwrite_the_next_o
     assert message.failure_reason is None
     assert message.lease_token is None
     assert [(a.number, a.sent, a.failure_reason) for a in history] == [(1, False, "TIMEOUT"), (2, True, None)]
+
+
+async def test_a_claim_flags_the_messages_whose_workspace_keeps_a_list_or_a_limit_on_their_channel(
+    engine: AsyncEngine, clock: FakeClock
+) -> None:
+    """The gates look no further than these flags: a wrong False would send to an opted-out recipient."""
+    listing = await ensure_workspace(engine, "listing", clock.now)
+    limiting = await ensure_workspace(engine, "limiting", clock.now)
+    plain = await ensure_workspace(engine, DEFAULT_WORKSPACE, clock.now)
+    rows = {
+        (workspace.id, kind): new_message_row(
+            workspace.id,
+            {"type": kind, "destination": "+15550100" if kind == "SMS" else "http://x/", "body": "b"},
+            clock.now,
+        )
+        for workspace in (listing, limiting, plain)
+        for kind in ("WEB_HOOK", "SMS")
+    }
+    async with engine.begin() as conn:
+        await insert_messages(conn, list(rows.values()))
+        await suppressions.add(conn, listing.id, "someone@example.com", "EMAIL", None, "test", clock.now)
+        await limits.set_limits(conn, limiting.id, {"SMS": 5})
+        claimed = await queue.claim(conn, "lease", 10, clock.now, lease_seconds=30)
+    flags = {(row.workspace_id, row.type): (row.listed, row.limited) for row in claimed}
+    assert flags == {
+        (listing.id, "WEB_HOOK"): (True, False),
+        (listing.id, "SMS"): (True, False),
+        (limiting.id, "WEB_HOOK"): (False, False),
+        (limiting.id, "SMS"): (False, True),
+        (plain.id, "WEB_HOOK"): (False, False),
+        (plain.id, "SMS"): (False, False),
+    }

@@ -7,6 +7,7 @@ slow on purpose; verifying one costs tens of milliseconds and must run off the e
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import secrets
@@ -24,8 +25,14 @@ _USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,63}$")
 _KEY_NAME = re.compile(r"^[\x21-\x7e][\x20-\x7e]{0,59}$")
 
 _hasher = PasswordHasher()
-#: Verified against when a user name is unknown, so a wrong name costs as long as a wrong password.
-_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verified against when a user name is unknown, so a wrong name costs as long as a wrong password.
+    Made at the first sign-in, not at import: hashing takes a tenth of a second, which every command
+    and every worker paid at start-up."""
+    return _hasher.hash(secrets.token_urlsafe(16))
 
 
 def new_secret_token() -> str:
@@ -54,7 +61,7 @@ def hash_password(password: str) -> str:
 def verify_password(password_hash: str | None, password: str) -> bool:
     """True when `password` matches; with no hash (unknown user) it spends the same time and says no."""
     try:
-        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+        return _hasher.verify(password_hash or _dummy_hash(), password) and password_hash is not None
     except (VerificationError, InvalidHashError):
         return False
 

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, select, tuple_
+from sqlalchemy import delete, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from commlog.domain.keys import is_key, new_key
@@ -95,17 +95,8 @@ async def matching(conn: AsyncConnection, wanted: Sequence[tuple[str, str]]) -> 
     """
     if not wanted:
         return {}
-    # Most workspaces have no list at all: a query that is the same for every batch (and so
-    # prepared once) says which have one, before the pairs' lookup, whose text varies with the batch.
-    workspace_ids = sorted({ws for ws, _ in wanted})
-    listed = set((await conn.execute(_LISTED, {"ids": workspace_ids})).scalars())
-    pairs = sorted({(ws, suppression_key(destination)) for ws, destination in wanted if ws in listed})
-    if not pairs:
-        return {}
+    pairs = sorted({(ws, suppression_key(destination)) for ws, destination in wanted})
     found: dict[tuple[str, str], list[Any]] = {}
     for row in await conn.execute(select(suppressions).where(tuple_(s.workspace_id, s.destination_key).in_(pairs))):
         found.setdefault((row.workspace_id, row.destination_key), []).append(row)
     return found
-
-
-_LISTED = select(s.workspace_id).where(s.workspace_id.in_(bindparam("ids", expanding=True))).group_by(s.workspace_id)

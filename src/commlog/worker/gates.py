@@ -1,6 +1,8 @@
 """Seed 003's business rules as delivery gates: opt-outs first, then the daily sending limits.
 
-Each gate sees a whole claimed batch and asks the database once per batch, not once per message.
+Each gate sees a whole claimed batch and asks the database once per batch, not once per message,
+and only about the messages the claim flagged (`queue.GATE_FLAGS`): a workspace with no list and no
+limits costs the gates nothing. A message is judged by the rules as they stood when it was claimed.
 """
 
 from __future__ import annotations
@@ -33,11 +35,12 @@ class SuppressionGate:
     async def refuse(
         self, conn: AsyncConnection, rows: Sequence[Any], workspaces: Mapping[str, Workspace], now: datetime
     ) -> dict[str, DeliveryOutcome]:
-        if not rows:
+        listed = [row for row in rows if row.listed]
+        if not listed:
             return {}
-        found = await matching(conn, [(row.workspace_id, row.destination) for row in rows])
+        found = await matching(conn, [(row.workspace_id, row.destination) for row in listed])
         refused: dict[str, DeliveryOutcome] = {}
-        for row in rows:
+        for row in listed:
             entries = found.get((row.workspace_id, suppression_key(row.destination)), [])
             entry = next((e for e in entries if suppression_applies(e.channel, row.type)), None)
             if entry is not None:
@@ -62,12 +65,13 @@ class DailyLimitGate:
     async def refuse(
         self, conn: AsyncConnection, rows: Sequence[Any], workspaces: Mapping[str, Workspace], now: datetime
     ) -> dict[str, DeliveryOutcome]:
-        limits = await counts.limits_of(conn, [row.workspace_id for row in rows])
-        if not limits:
+        limited = [row for row in rows if row.limited]
+        if not limited:
             return {}
+        limits = await counts.limits_of(conn, [row.workspace_id for row in limited])
         groups: dict[counts.CounterKey, list[Any]] = {}
         limit_of: dict[counts.CounterKey, int] = {}
-        for row in rows:
+        for row in limited:
             limit = limits.get((row.workspace_id, row.type))
             if limit is None:
                 continue
