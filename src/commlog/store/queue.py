@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import Integer, bindparam, case, exists, func, literal_column, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.elements import ColumnClause
 
 from commlog.domain.failures import LIFTS_AFTER_WAIT, FailureCategory
 from commlog.domain.outcome import DeliveryOutcome
@@ -44,7 +45,7 @@ CLAIMED_COLUMNS = (
 #: itself, the question costs no round trip of its own (two of the five a claim took). The claimed
 #: row's columns are spelled out with their table: SQLite's RETURNING drops table names, and inside
 #: the subquery a bare `workspace_id` would be the subquery's own.
-_CLAIMED_WORKSPACE = literal_column("messages.workspace_id")
+_CLAIMED_WORKSPACE: ColumnClause[str] = literal_column("messages.workspace_id")
 GATE_FLAGS = (
     exists().where(suppressions.c.workspace_id == _CLAIMED_WORKSPACE).label("listed"),
     exists()
