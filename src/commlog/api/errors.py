@@ -17,8 +17,10 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from commlog.store.database import is_database_unavailable
 
 log = logging.getLogger("commlog.api")
 
@@ -146,25 +148,3 @@ def install_error_handlers(app: FastAPI) -> None:
 
 #: Seconds a client is asked to wait when the database is unavailable.
 DATABASE_RETRY_AFTER = 2
-
-
-def is_database_unavailable(exc: BaseException) -> bool:
-    """A lost or refused database connection, as SQLAlchemy or the driver reports it."""
-    if isinstance(exc, OSError):
-        return True
-    if isinstance(exc, DBAPIError):
-        return (
-            exc.connection_invalidated
-            or isinstance(exc, OperationalError | InterfaceError)
-            or (isinstance(exc.orig, OSError))
-            or "connection" in type(exc.orig).__name__.lower()
-            or _is_unavailable_state(getattr(exc.orig, "sqlstate", None))
-        )
-    return False
-
-
-def _is_unavailable_state(sqlstate: object) -> bool:
-    """PostgreSQL's SQLSTATEs for a server that is away: connection exceptions (class 08) and the
-    server shutting down or still starting (57P01 admin shutdown, 57P02 crash shutdown, 57P03
-    "the database system is starting up"), which asyncpg reports as plain driver errors."""
-    return isinstance(sqlstate, str) and (sqlstate.startswith("08") or sqlstate.startswith("57P"))

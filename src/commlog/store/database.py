@@ -11,6 +11,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Select, event, select
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 _ASYNC_DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+asyncpg"}
@@ -114,3 +115,35 @@ def chosen_once(rows: Select[Any], *, postgres: bool) -> Any:
     if postgres:
         return select(rows.cte("chosen").prefix_with("MATERIALIZED").c[0])
     return rows.scalar_subquery()
+
+
+def is_database_unavailable(exc: BaseException) -> bool:
+    """A lost or refused database connection, as SQLAlchemy or the driver reports it."""
+    if isinstance(exc, OSError):
+        return True
+    if isinstance(exc, DBAPIError):
+        return (
+            exc.connection_invalidated
+            or isinstance(exc, OperationalError | InterfaceError)
+            or (isinstance(exc.orig, OSError))
+            or "connection" in type(exc.orig).__name__.lower()
+            or _is_unavailable_state(getattr(exc.orig, "sqlstate", None))
+        )
+    return False
+
+
+def _is_unavailable_state(sqlstate: object) -> bool:
+    """PostgreSQL's SQLSTATEs for a server that is away: connection exceptions (class 08) and the
+    server shutting down or still starting (57P01 admin shutdown, 57P02 crash shutdown, 57P03
+    "the database system is starting up"), which asyncpg reports as plain driver errors."""
+    return isinstance(sqlstate, str) and (sqlstate.startswith("08") or sqlstate.startswith("57P"))
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Worth trying again as it was: the database is away, or it chose this transaction to undo
+    (PostgreSQL's class 40: serialization failure, deadlock). Anything else (a broken constraint,
+    a value the column refuses) fails again the same way."""
+    if is_database_unavailable(exc):
+        return True
+    sqlstate = getattr(getattr(exc, "orig", None), "sqlstate", None)
+    return isinstance(sqlstate, str) and sqlstate.startswith("40")

@@ -36,7 +36,7 @@ from commlog.domain.retry import after_attempt
 from commlog.domain.states import SYSTEM_SENDER, Trigger
 from commlog.store import queue
 from commlog.store.counts import fold
-from commlog.store.database import is_postgres
+from commlog.store.database import is_postgres, is_transient
 from commlog.store.retention import purge_due
 from commlog.store.workspaces import Workspace, all_workspaces, take_sweep_turn
 
@@ -200,15 +200,41 @@ class Worker:
                 try:
                     await self._record(batch)
                 except DATABASE_ERRORS as exc:
-                    # Keep the results and write them when the database is back: none is lost.
-                    self._finished[:0] = batch
-                    log.warning("could not record %d attempts (%s); will retry", len(batch), type(exc).__name__)
-                    await asyncio.sleep(min(DATABASE_RETRY_MAX, 0.5))
+                    if is_transient(exc):
+                        await self._record_later(batch, exc)
+                    else:
+                        await self._record_each(batch)
             elif done.is_set():
                 return
             else:
                 self._results_ready.clear()
                 await _first_of(self._results_ready, done, timeout=self._settings.poll_interval)
+
+    async def _record_later(self, results: list[queue.AttemptResult], exc: BaseException) -> None:
+        """Keep the results and write them when the database is back: none is lost."""
+        self._finished[:0] = results
+        log.warning("could not record %d attempts (%s); will retry", len(results), type(exc).__name__)
+        await asyncio.sleep(min(DATABASE_RETRY_MAX, 0.5))
+
+    async def _record_each(self, results: list[queue.AttemptResult]) -> None:
+        """A batch the database refused for good: write its results one by one, so that one that can
+        never be written (its message purged meanwhile, say) does not hold up every result after it.
+        That one is logged and left; its message, if it still exists, comes back when its lease ends."""
+        for index, result in enumerate(results):
+            try:
+                await self._record([result])
+            except DATABASE_ERRORS as exc:
+                if is_transient(exc):
+                    await self._record_later(results[index:], exc)
+                    return
+                log.error(
+                    "could not record attempt %d of message %s (%s: %s); left to its lease",
+                    result.number,
+                    result.message_key,
+                    type(exc).__name__,
+                    (str(exc).splitlines() or [""])[0][:300],
+                    extra={"message_key": result.message_key},
+                )
 
     def _on_done(self, task: asyncio.Task[queue.AttemptResult]) -> None:
         if task.cancelled():
