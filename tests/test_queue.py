@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from commlog.domain.clock import FakeClock
@@ -10,6 +13,7 @@ from commlog.domain.retry import RetryPolicy, after_attempt
 from commlog.domain.states import Trigger
 from commlog.store import limits, queue, suppressions
 from commlog.store.messages import get_attempts, get_message, insert_messages, new_message_row
+from commlog.store.tables import attempts, events
 from commlog.store.workspaces import DEFAULT_WORKSPACE, ensure_workspace
 
 
@@ -85,3 +89,35 @@ async def test_a_claim_flags_the_messages_whose_workspace_keeps_a_list_or_a_limi
         (plain.id, "WEB_HOOK"): (False, False),
         (plain.id, "SMS"): (False, False),
     }
+
+
+async def test_a_batch_written_again_after_its_commit_reply_was_lost_adds_nothing(
+    engine: AsyncEngine, clock: FakeClock
+) -> None:
+    """The recorder writes a batch again when the database went away around its commit; if the
+    commit had landed, the second write must add no attempt, state change or event."""
+    workspace = await ensure_workspace(engine, DEFAULT_WORKSPACE, clock.now)
+    rows = [
+        new_message_row(
+            workspace.id, {"type": "WEB_HOOK", "destination": "http://127.0.0.1:9/", "body": "{}"}, clock.now
+        )
+        for _ in range(3)
+    ]
+    async with engine.begin() as conn:
+        await insert_messages(conn, rows)
+        claimed = await queue.claim(conn, "lease", 10, clock.now, lease_seconds=30)
+    failed = DeliveryOutcome.failure("SERVER_ERROR", "HTTP 503", status_code=503)
+    batch = [
+        result(row, DeliveryOutcome(sent=True, status_code=200) if i else failed, clock)
+        for i, row in enumerate(claimed)
+    ]
+    for _ in range(2):
+        async with engine.begin() as conn:
+            await queue.record(conn, batch)
+    async with engine.connect() as conn:
+        attempt_rows = (await conn.execute(select(attempts.c.message_key, attempts.c.number))).all()
+        event_rows = (await conn.execute(select(events.c.message_key, events.c.kind))).all()
+        states = [(await get_message(conn, workspace.id, row.encoded_key)).state for row in claimed]
+    assert sorted(attempt_rows) == sorted((row.encoded_key, 1) for row in claimed)
+    assert Counter(kind for _, kind in event_rows) == {"message.created": 3, "attempt.made": 3, "state.changed": 3}
+    assert sorted(states) == ["SENT", "SENT", "WAITING"]

@@ -112,6 +112,8 @@ async def record(conn: AsyncConnection, results: Sequence[AttemptResult]) -> Non
     """Write a batch of attempts, the states they lead to and their events on the stream.
 
     A state change only lands while the lease is still the writer's; the attempt is kept either way.
+    An attempt already in the log is skipped with its state change and events: a batch is written
+    again when its commit landed but the reply was lost, and must not count its attempts twice.
     On PostgreSQL the batch travels as one statement over one array per column, which costs a
     fraction of the per-row parameter handling of an executemany, and the events' payloads are
     built by the database from the same arrays; elsewhere it is three executemany statements.
@@ -121,10 +123,23 @@ async def record(conn: AsyncConnection, results: Sequence[AttemptResult]) -> Non
     if conn.dialect.name == "postgresql":
         await conn.execute(_RECORD_OVER_ARRAYS, _record_columns(results))
         return
+    results = await _not_yet_recorded(conn, results)
+    if not results:
+        return
     # The stream's events first, while the leases they check are still in place.
     await stream_events.record_attempts(conn, results)
     await conn.execute(attempts.insert(), [_attempt_values(r) for r in results])
     await conn.execute(_MOVE_ON, [_message_values(r) for r in results])
+
+
+async def _not_yet_recorded(conn: AsyncConnection, results: Sequence[AttemptResult]) -> list[AttemptResult]:
+    """The results whose attempt (message, number) is not in the log yet."""
+    keys = sorted({r.message_key for r in results})
+    written = await conn.execute(
+        select(attempts.c.message_key, attempts.c.number).where(attempts.c.message_key.in_(keys))
+    )
+    done = {(key, number) for key, number in written}
+    return [r for r in results if (r.message_key, r.number) not in done]
 
 
 def _attempt_values(r: AttemptResult) -> dict[str, Any]:
@@ -211,8 +226,8 @@ _MOVE_ON = (
     )
 )
 
-#: The same writes as `stream_events.record_attempts` + `attempts.insert()` + `_MOVE_ON`, for
-#: PostgreSQL, with one array per column. The events' payloads must read as those of
+#: The same writes as `_not_yet_recorded` + `stream_events.record_attempts` + `attempts.insert()` +
+#: `_MOVE_ON`, for PostgreSQL, with one array per column. The events' payloads must read as those of
 #: `stream_events.record_attempts`; tests/test_delivery.py reads them on both databases.
 _RECORD_OVER_ARRAYS = text(
     """
@@ -230,6 +245,7 @@ _RECORD_OVER_ARRAYS = text(
             k, t, s, w, n, r, rnb, fr, fc, cat, sd, at, trig, number, a_trigger, triggered_by, started_at,
             duration_ms, sent, status_code, provider_reply, response_excerpt, provider_message_id, ord
         )
+        WHERE NOT EXISTS (SELECT 1 FROM attempts AS a WHERE a.message_key = v.k AND a.number = v.number)
     ),
     moved AS (
         UPDATE messages AS m
