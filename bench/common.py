@@ -242,6 +242,11 @@ class Results:
     def add(self, *cells: object) -> None:
         self.rows.append(tuple(str(c) for c in cells))
 
+    def note(self, text: str) -> None:
+        """A paragraph under the table, once however many sizes the suite runs."""
+        if text not in self.notes:
+            self.notes.append(text)
+
     def show(self) -> None:
         table = Table(title=self.title)
         for column in self.columns:

@@ -147,8 +147,7 @@ def run(count: int, database_url: str, results: Results, rounds: int = 3) -> Non
         f"{ceiling / one:.2f}x",
         "-",
     )
-    if CPU_NOTE not in results.notes:
-        results.notes.append(CPU_NOTE)
+    results.note(CPU_NOTE)
 
 
 CPU_NOTE = (

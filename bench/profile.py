@@ -114,8 +114,7 @@ def run(count: int, database_url: str, results: Results, keep: Path | None = Non
         share = steps[name] / counted
         results.add(name, count, f"{share:.0%}", f"{share * worker:.0f} us", "-", "-")
     results.add("the worker, all steps", count, "100%", f"{worker:.0f} us", f"{bare:.0f} us", f"{worker / bare:.1f}x")
-    if PROFILE_NOTE not in results.notes:
-        results.notes.append(PROFILE_NOTE)
+    results.note(PROFILE_NOTE)
 
 
 PROFILE_NOTE = (

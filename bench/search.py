@@ -304,8 +304,7 @@ NOTE = (
 
 
 def run(database_url: str, count: int, results: Results, rounds: int = ROUNDS) -> None:
-    if NOTE not in results.notes:
-        results.notes.append(NOTE)
+    results.note(NOTE)
     fresh_database(database_url)
     kind = "postgresql" if database_url.startswith("postgresql") else "sqlite"
     with api_server(database_url) as base_url:
