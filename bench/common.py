@@ -11,7 +11,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -49,15 +49,18 @@ def api_server(database_url: str) -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def worker_processes(database_url: str, count: int) -> Iterator[None]:
-    """`count` commlog workers, stopped with SIGTERM (they finish or hand back what they hold)."""
-    with _processes([[sys.executable, "-m", "commlog.cli", "worker"]] * count, database_url):
+def worker_processes(database_url: str, count: int, settings: Mapping[str, str] | None = None) -> Iterator[None]:
+    """`count` commlog workers, stopped with SIGTERM (they finish or hand back what they hold);
+    `settings` are COMMLOG_* variables beyond the benchmarks' own."""
+    with _processes([[sys.executable, "-m", "commlog.cli", "worker"]] * count, database_url, settings):
         yield
 
 
 @contextlib.contextmanager
-def _processes(commands: list[list[str]], database_url: str) -> Iterator[None]:
-    env = commlog_env(database_url)
+def _processes(
+    commands: list[list[str]], database_url: str, settings: Mapping[str, str] | None = None
+) -> Iterator[None]:
+    env = {**commlog_env(database_url), **(settings or {})}
     processes = [
         subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         for command in commands
@@ -190,10 +193,11 @@ def wait_for_port(port: int, timeout: float = 10) -> None:
 
 
 @contextlib.contextmanager
-def sink_process(fail_first_percent: int = 0) -> Iterator[str]:
+def sink_process(fail_first_percent: int = 0, delay_ms: int = 0) -> Iterator[str]:
     """Start the sink in its own process; yield its URL."""
     port = free_port()
     command = [sys.executable, "-m", "bench.sink", str(port), "--fail-first", str(fail_first_percent)]
+    command += ["--delay-ms", str(delay_ms)]
     process = subprocess.Popen(command, cwd=ROOT)
     try:
         wait_for_port(port)

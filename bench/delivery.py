@@ -2,7 +2,7 @@
 with one and two worker processes, beside a bare aiohttp client posting the same bodies to the same
 sink in the same run.
 
-    .venv/bin/python -m bench.delivery [--messages N] [--rounds R] [--database URL]
+    .venv/bin/python -m bench.delivery [--messages N] [--rounds R] [--far N] [--database URL]
 
 Each figure is the median of R rounds, the rounds of all three measures interleaved, so that a
 burst of load from elsewhere on the machine does not fall on one measure only. The bare client
@@ -15,6 +15,7 @@ import argparse
 import asyncio
 import statistics
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -107,11 +108,13 @@ class Run:
         return self.rate / max(self.cpu.busy, 1e-9)
 
 
-def pipeline(database_url: str, sink_url: str, count: int, workers: int) -> Run:
+def pipeline(
+    database_url: str, sink_url: str, count: int, workers: int, settings: Mapping[str, str] | None = None
+) -> Run:
     """Deliveries per second, with the CPU used while the deliveries ran."""
     fresh_database(database_url)
     asyncio.run(load(database_url, sink_url, count, due_in=3.0))
-    with worker_processes(database_url, workers), CpuSampler() as sampler:
+    with worker_processes(database_url, workers, settings), CpuSampler() as sampler:
         rate, first, last = asyncio.run(measured_rate(database_url, count, timeout=300))
     return Run(rate, sampler.between(first, last))
 
@@ -150,6 +153,48 @@ def run(count: int, database_url: str, results: Results, rounds: int = 3) -> Non
     results.note(CPU_NOTE)
 
 
+#: How long the far destination takes to answer, as a webhook endpoint across the internet does.
+FAR_DELAY_MS = 200
+
+
+def run_far(count: int, database_url: str, results: Results, delay_ms: int = FAR_DELAY_MS) -> None:
+    """One and two workers against a destination that answers in `delay_ms`: the workers wait on
+    the network then, not on the machine's two cores, and show how they scale where there is room.
+    Each may keep all of its deliveries in flight to the one destination, as the bare client does."""
+    settings = {"COMMLOG_DESTINATION_CONCURRENCY": str(CONCURRENCY)}
+    with sink_process(delay_ms=delay_ms) as sink_url:
+        bare = uvloop.run(bare_client(sink_url, count))
+        one = pipeline(database_url, sink_url, count, 1, settings)
+        two = pipeline(database_url, sink_url, count, 2, settings)
+    far = f"destination answering in {delay_ms} ms"
+    results.add(f"bare aiohttp client, {far}", count, f"{bare:,.0f}/s", "-", "-", "-")
+    results.add(
+        f"deliveries, 1 worker, {far}", count, f"{one.rate:,.0f}/s", f"{bare:,.0f}/s", f"{one.rate / bare:.0%}", "-"
+    )
+    results.add(
+        f"deliveries, 2 workers, {far}",
+        count,
+        f"{two.rate:,.0f}/s",
+        f"{one.rate:,.0f}/s (1 worker)",
+        f"{two.rate / one.rate:.2f}x",
+        "-",
+    )
+    results.add(
+        f"machine CPU busy, 1 / 2 workers, {far}", count, f"{one.cpu.busy:.0%} / {two.cpu.busy:.0%}", "-", "-", "-"
+    )
+    results.note(FAR_NOTE.format(delay_ms=delay_ms))
+
+
+FAR_NOTE = (
+    "Against a destination that answers in {delay_ms} ms on average (half to one and a half times that), a "
+    "worker waits on the network, not on the machine, and the ratio of two workers to one shows how they "
+    "scale where the cores are not the limit; on the local sink above it is the machine's two cores, "
+    "shared with PostgreSQL and the sink, that stop them. Each worker may keep all its 200 deliveries in "
+    "flight to the one destination (COMMLOG_DESTINATION_CONCURRENCY=200; by default a destination gets "
+    "100 per worker), as the bare client keeps 200."
+)
+
+
 CPU_NOTE = (
     "The workers share the machine with the sink and PostgreSQL. The CPU figures cover the seconds the "
     'deliveries ran. "Machine CPU busy" is the share of all cores in use; "CPU per delivery" is what each '
@@ -162,10 +207,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--messages", type=int, default=20_000)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--far", type=int, default=4_000, help="messages to the far destination (0: none)")
     parser.add_argument("--database", default=POSTGRES_URL)
     args = parser.parse_args()
     results = Results(f"Webhook delivery ({args.database.split(':')[0]})")
     run(args.messages, args.database, results, args.rounds)
+    if args.far:
+        run_far(args.far, args.database, results)
     results.show()
 
 

@@ -79,6 +79,18 @@ def test_profile_steps() -> None:
     }
 
 
+def test_delivery_to_a_far_destination(bench_database: str) -> None:
+    results = Results("far")
+    delivery.run_far(200, bench_database, results, delay_ms=20)
+    assert [row[0] for row in results.rows] == [
+        "bare aiohttp client, destination answering in 20 ms",
+        "deliveries, 1 worker, destination answering in 20 ms",
+        "deliveries, 2 workers, destination answering in 20 ms",
+        "machine CPU busy, 1 / 2 workers, destination answering in 20 ms",
+    ]
+    measured(results)
+
+
 def test_resend(bench_database: str) -> None:
     results = Results("resend")
     resend.run(bench_database, 200, results)

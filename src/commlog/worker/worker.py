@@ -56,6 +56,13 @@ DATABASE_RETRY_MAX = 5.0
 #: more deliveries per second (3,829 -> 3,996/s), three little more, while two workers' claims then
 #: skip more of each other's locked rows. SQLite has one writer, so it claims one at a time.
 CLAIMERS = 2
+#: A batch of finished attempts smaller than this waits up to RECORD_WINDOW seconds for more while
+#: deliveries are in flight. Against endpoints that answer at scattered moments (200 ms on average,
+#: give or take half) results came one or two at a time, and each paid a transaction of its own:
+#: the worker spent 660 and PostgreSQL 537 us of CPU per delivery, against 233 and 136 when replies
+#: come back in bunches. A result is then written at most this much later; its retry time is not.
+RECORD_BATCH = 50
+RECORD_WINDOW = 0.02
 #: What a lost database connection looks like, from SQLAlchemy or straight from the driver.
 DATABASE_ERRORS: tuple[type[BaseException], ...] = (DBAPIError, OSError)
 
@@ -196,6 +203,8 @@ class Worker:
         """Write finished attempts in batches as they come, until `done` and nothing is left."""
         while True:
             if self._finished:
+                if len(self._finished) < RECORD_BATCH and self._in_flight and not done.is_set():
+                    await _first_of(done, timeout=RECORD_WINDOW)  # let the replies on their way join
                 batch, self._finished = self._finished, []
                 try:
                     await self._record(batch)
