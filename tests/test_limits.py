@@ -4,6 +4,7 @@ daily sending limits that reset at the workspace's midnight, and the suppression
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -15,16 +16,20 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from commlog.channels.registry import build_channels, build_gates
 from commlog.config import Settings
-from commlog.domain.clock import FakeClock, zone_named
+from commlog.domain.clock import FakeClock, utc_now, zone_named
 from commlog.domain.failures import FailureCategory
 from commlog.domain.limits import grant, next_reset, parse_daily_limits, suppression_key
 from commlog.domain.retry import RetryPolicy, sweep_eligible
 from commlog.domain.retry_status import RetryStatus, retry_status
+from commlog.store import suppressions
 from commlog.store.failed import FailedFilter, failed_messages
+from commlog.store.messages import get_message
 from commlog.store.tables import workspaces
+from commlog.store.workspaces import DEFAULT_WORKSPACE, ensure_workspace
 from commlog.worker.worker import Worker
 
-from .peers import HttpPeer, status
+from .faults.common import WorkerWith, queue_webhooks, states_of
+from .peers import HttpPeer, hang, status
 from .test_delivery import read, submit
 
 
@@ -247,3 +252,36 @@ def test_the_pure_rules() -> None:
     assert not sweep_eligible(policy, business, 0, now, now, "PUSH_QUOTA_EXCEEDED")
     assert retry_status(policy, business.value, 0, False, "DAILY_LIMIT_REACHED") is RetryStatus.SWEEP_PENDING
     assert retry_status(policy, business.value, 0, False, "OTHER") is RetryStatus.NOT_RETRYABLE
+
+
+async def test_a_message_held_for_a_busy_destination_is_checked_again_when_it_goes(
+    engine: AsyncEngine, settings: Settings, peer: HttpPeer
+) -> None:
+    """An opt-out that comes while a claimed message waits for a slot at its destination stops it,
+    though the claim found no list in its workspace."""
+    peer.script("/busy", hang(0.4))
+    first, second = await queue_webhooks(engine, peer.url("/busy"), 2, utc_now())
+    runner = WorkerWith(engine, settings, utc_now, destination_concurrency=1)
+    stop = asyncio.Event()
+    running = asyncio.create_task(runner.worker.run(stop))
+    try:
+        await asyncio.wait_for(peer.arrived.wait(), timeout=5)
+        assert [len(held) for held in runner.worker._held.values()] == [1], "one in flight, one held"
+        workspace = await ensure_workspace(engine, DEFAULT_WORKSPACE, utc_now())
+        async with engine.begin() as conn:
+            await suppressions.add(conn, workspace.id, peer.url("/busy"), None, "unsubscribed", "test", utc_now())
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            states = await states_of(engine, [first, second])
+            if sum(count for (state, _), count in states.items() if state in ("SENT", "FAILED")) == 2:
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        stop.set()
+        await running
+        await runner.close()
+    async with engine.connect() as conn:
+        found = {key: await get_message(conn, workspace.id, key) for key in (first, second)}
+    assert (found[first].state, found[second].state) == ("SENT", "FAILED")
+    assert found[second].failure_reason == "RECIPIENT_OPTED_OUT"
+    assert len(peer.at("/busy")) == 1, "the held message was not sent"

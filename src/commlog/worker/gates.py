@@ -2,7 +2,8 @@
 
 Each gate sees a whole claimed batch and asks the database once per batch, not once per message,
 and only about the messages the claim flagged (`queue.GATE_FLAGS`): a workspace with no list and no
-limits costs the gates nothing. A message is judged by the rules as they stood when it was claimed.
+limits costs the gates nothing. A message the worker held for a free slot at its destination is
+looked at again when it goes (`worker._checked_again`).
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from types import SimpleNamespace
 from typing import Any, Protocol
 
 from sqlalchemy.exc import DBAPIError
@@ -351,8 +352,9 @@ class Worker:
             if self._busy[destination] >= self._settings.destination_concurrency:
                 held = self._held.setdefault(destination, [])
                 if hold and len(held) < self._hold_limit():
-                    held.append(row)
-                    admission.held.append((destination, row))
+                    kept = _checked_again(row)
+                    held.append(kept)
+                    admission.held.append((destination, kept))
                 else:
                     admission.deferred.append(row)
                 continue
@@ -493,6 +495,15 @@ class _Batch:
     rows: list[Any]
     refused: dict[str, DeliveryOutcome]
     claimed: int
+
+
+def _checked_again(row: Any) -> Any:
+    """A claimed message kept to start when its destination has a slot: the gates look at it again
+    when it goes, whatever its claim's flags said (`queue.GATE_FLAGS`), as an opt-out or a limit may
+    have come meanwhile."""
+    if isinstance(row, SimpleNamespace):
+        return row
+    return SimpleNamespace(**{**row._asdict(), "listed": True, "limited": True})
 
 
 def _by_token(rows: list[Any]) -> dict[str, list[str]]:
