@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import signal
 import socket
 import subprocess
 import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -49,16 +50,24 @@ def api_server(database_url: str) -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def worker_processes(database_url: str, count: int, settings: Mapping[str, str] | None = None) -> Iterator[None]:
+def worker_processes(
+    database_url: str, count: int, settings: Mapping[str, str] | None = None, profiler: Sequence[str] = ()
+) -> Iterator[None]:
     """`count` commlog workers, stopped with SIGTERM (they finish or hand back what they hold);
-    `settings` are COMMLOG_* variables beyond the benchmarks' own."""
-    with _processes([[sys.executable, "-m", "commlog.cli", "worker"]] * count, database_url, settings):
+    `settings` are COMMLOG_* variables beyond the benchmarks' own. With a `profiler` command (py-spy,
+    bench/profile.py) each worker runs under it, and SIGINT stops it: it then stops its worker and
+    writes what it sampled, which SIGTERM would not let it do."""
+    command = [*profiler, sys.executable, "-m", "commlog.cli", "worker"]
+    with _processes([command] * count, database_url, settings, signal.SIGINT if profiler else signal.SIGTERM):
         yield
 
 
 @contextlib.contextmanager
 def _processes(
-    commands: list[list[str]], database_url: str, settings: Mapping[str, str] | None = None
+    commands: list[list[str]],
+    database_url: str,
+    settings: Mapping[str, str] | None = None,
+    stop: signal.Signals = signal.SIGTERM,
 ) -> Iterator[None]:
     env = {**commlog_env(database_url), **(settings or {})}
     processes = [
@@ -69,9 +78,9 @@ def _processes(
         yield
     finally:
         for process in processes:
-            process.terminate()
+            process.send_signal(stop)
         for process in processes:
-            process.wait(timeout=30)
+            process.wait(timeout=60)
 
 
 def cpu_ticks() -> tuple[int, int]:

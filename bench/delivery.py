@@ -17,7 +17,7 @@ import argparse
 import asyncio
 import statistics
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -111,12 +111,18 @@ class Run:
 
 
 def pipeline(
-    database_url: str, sink_url: str, count: int, workers: int, settings: Mapping[str, str] | None = None
+    database_url: str,
+    sink_url: str,
+    count: int,
+    workers: int,
+    settings: Mapping[str, str] | None = None,
+    profiler: Sequence[str] = (),
 ) -> Run:
-    """Deliveries per second, with the CPU used while the deliveries ran."""
+    """Deliveries per second, with the CPU used while the deliveries ran (`common.worker_processes`
+    says what `settings` and `profiler` are)."""
     fresh_database(database_url)
     asyncio.run(load(database_url, sink_url, count, due_in=3.0))
-    with worker_processes(database_url, workers, settings), CpuSampler() as sampler:
+    with worker_processes(database_url, workers, settings, profiler), CpuSampler() as sampler:
         rate, first, last = asyncio.run(measured_rate(database_url, count, timeout=300))
     return Run(rate, sampler.between(first, last))
 

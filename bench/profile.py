@@ -11,11 +11,8 @@ the worker's CPU per delivery, read from /proc over the seconds the deliveries r
 from __future__ import annotations
 
 import argparse
-import asyncio
 import resource
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
 from collections import Counter
@@ -23,8 +20,8 @@ from pathlib import Path
 
 import uvloop
 
-from bench.common import POSTGRES_URL, ROOT, CpuSampler, Results, commlog_env, fresh_database, sink_process
-from bench.delivery import bare_client, load, measured_rate
+from bench.common import POSTGRES_URL, Results, sink_process
+from bench.delivery import bare_client, pipeline
 
 #: Steps of the worker, most specific first: a sample belongs to the first step with a mark on its
 #: stack. A mark is a function ("name (", as py-spy writes a frame) or a part of a file's path.
@@ -81,19 +78,8 @@ def bare_cpu_per_request(sink_url: str, count: int) -> float:
 def profiled_worker(database_url: str, sink_url: str, count: int, output: Path) -> float:
     """Deliver `count` messages with one worker under py-spy; the worker's CPU per delivery (us)."""
     spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
-    fresh_database(database_url)
-    asyncio.run(load(database_url, sink_url, count, due_in=3.0))
-    command = [spy, "record", "--format", "raw", "--rate", "250", "--output", str(output), "--"]
-    command += [sys.executable, "-m", "commlog.cli", "worker"]
-    env = commlog_env(database_url)
-    spied = subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        with CpuSampler() as sampler:
-            rate, first, last = asyncio.run(measured_rate(database_url, count, timeout=300))
-    finally:
-        spied.send_signal(signal.SIGINT)  # py-spy stops its worker, then writes what it sampled
-        spied.wait(timeout=60)
-    return sampler.between(first, last).cores["worker"] / rate * 1e6
+    profiler = [spy, "record", "--format", "raw", "--rate", "250", "--output", str(output), "--"]
+    return pipeline(database_url, sink_url, count, 1, profiler=profiler).per_delivery_us("worker")
 
 
 def run(count: int, database_url: str, results: Results, keep: Path | None = None) -> None:
