@@ -127,9 +127,14 @@ def is_database_unavailable(exc: BaseException) -> bool:
             or isinstance(exc, OperationalError | InterfaceError)
             or (isinstance(exc.orig, OSError))
             or "connection" in type(exc.orig).__name__.lower()
-            or _is_unavailable_state(getattr(exc.orig, "sqlstate", None))
+            or _is_unavailable_state(_sqlstate(exc))
         )
     return False
+
+
+def _sqlstate(exc: BaseException) -> object:
+    """PostgreSQL's SQLSTATE of the error under SQLAlchemy's wrapper, if the driver gave one."""
+    return getattr(getattr(exc, "orig", None), "sqlstate", None)
 
 
 def _is_unavailable_state(sqlstate: object) -> bool:
@@ -145,5 +150,5 @@ def is_transient(exc: BaseException) -> bool:
     a value the column refuses) fails again the same way."""
     if is_database_unavailable(exc):
         return True
-    sqlstate = getattr(getattr(exc, "orig", None), "sqlstate", None)
+    sqlstate = _sqlstate(exc)
     return isinstance(sqlstate, str) and sqlstate.startswith("40")
